@@ -1,0 +1,4 @@
+"""Recurrent networks from first principles, and the experiment pipeline around them."""
+from . import jitcache
+
+jitcache.install()

@@ -1,0 +1,77 @@
+"""PyTorch as the test oracle, and the finite-difference and error helpers."""
+import numpy as np
+import torch
+
+from pipeline.nn import Recurrent
+
+TORCH_CLASSES = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}
+TORCH_DTYPES = {np.float32: torch.float32, np.float64: torch.float64}
+
+
+def rel_err(a, b):
+    """max |a - b| / max |b|: the error relative to the reference's scale."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    scale = np.abs(b).max()
+    return np.abs(a - b).max() / (scale if scale > 0 else 1.0)
+
+
+def torch_twin(layer):
+    """A torch module with the layer's configuration and its weights copied in."""
+    kwargs = dict(num_layers=layer.num_layers, bidirectional=layer.bidirectional,
+                  dropout=layer.dropout)
+    if layer.cell == "rnn":
+        kwargs["nonlinearity"] = layer.nonlinearity
+    module = TORCH_CLASSES[layer.cell](layer.input_size, layer.hidden_size, **kwargs)
+    module = module.to(TORCH_DTYPES[layer.dtype.type])
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            p.copy_(torch.from_numpy(layer.params[name]))
+    return module
+
+
+def random_problem(layer, T, B, seed=0):
+    """x, state0, dy and dstate, drawn for the layer's shapes and dtype."""
+    rng = np.random.default_rng(seed)
+    dt = layer.dtype
+    S, H = layer.num_layers * layer.dirs, layer.hidden_size
+
+    def draw(*shape):
+        return rng.standard_normal(shape).astype(dt)
+
+    x = draw(T, B, layer.input_size)
+    dy = draw(T, B, layer.dirs * H)
+    if layer.cell == "lstm":
+        return x, (draw(S, B, H), draw(S, B, H)), dy, (draw(S, B, H), draw(S, B, H))
+    return x, draw(S, B, H), dy, draw(S, B, H)
+
+
+def as_tuple(state):
+    return state if isinstance(state, tuple) else (state,)
+
+
+def loss(layer, x, state0, dy, dstate):
+    """L = <y, dy> + <state, dstate>: its gradient is what backward(dy, dstate) gives."""
+    y, state = layer.forward(x, state0)
+    total = float(np.sum(y.astype(np.float64) * dy))
+    for s, ds in zip(as_tuple(state), as_tuple(dstate)):
+        total += float(np.sum(s.astype(np.float64) * ds))
+    return total
+
+
+def numerical_grad(f, a, eps=1e-6):
+    """Central differences of the scalar f() with respect to every entry of a, in place."""
+    g = np.empty(a.shape)
+    flat, gflat = a.reshape(-1), g.reshape(-1)
+    for i in range(flat.size):
+        old = flat[i]
+        flat[i] = old + eps
+        up = f()
+        flat[i] = old - eps
+        down = f()
+        flat[i] = old
+        gflat[i] = (up - down) / (2 * eps)
+    return g
+
+
+def make_layer(cell, nonlinearity="tanh", **kw):
+    return Recurrent(cell, nonlinearity=nonlinearity, **kw)
