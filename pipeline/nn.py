@@ -7,9 +7,12 @@ Arrays are time-major: x (T, B, D), y (T, B, dirs*H).
 import numba
 import numpy as np
 
+from . import threads
 from .kernels.gru import gru_backward, gru_forward
 from .kernels.lstm import lstm_backward, lstm_forward
 from .kernels.rnn import rnn_backward, rnn_forward
+
+threads.pin_kernel_blas()
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 NONLINEARITIES = ("tanh", "relu")
@@ -21,9 +24,9 @@ INITS = {
     "irnn": "identity recurrent weights and zero biases (Le et al. 2015)",
 }
 DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-# Rows of one step are worth spreading over threads only above this many
-# gate values per step; below it the fork/join costs more than it saves.
-PARALLEL_MIN_GATE_VALUES = 1 << 15
+# A step is worth spreading over threads only above this many gate values
+# (batch x gates x hidden); below it the fork/join costs more than it saves.
+PARALLEL_MIN_GATE_VALUES = 1 << 14
 
 
 def _check_size(name, value):
@@ -187,9 +190,10 @@ class Recurrent:
             a = self._workspace[key] = np.empty(shape, self.dtype)
         return a
 
-    def _parallel(self, B):
-        return numba.get_num_threads() > 1 and B > 1 and \
-            B * self.gates * self.hidden_size >= PARALLEL_MIN_GATE_VALUES
+    def _threads(self, B):
+        """Threads for a batch of B: Numba's count if a step has work enough for it."""
+        n = numba.get_num_threads()
+        return n if n > 1 and B * self.gates * self.hidden_size >= PARALLEL_MIN_GATE_VALUES else 1
 
     # ----- forward / backward -----------------------------------------------
     def forward(self, x, state0=None, training=False):
@@ -203,7 +207,7 @@ class Recurrent:
             raise ValueError(f"x must have at least one step and one sequence, got {x.shape}")
         state0 = self._check_state("state0", state0, B)
         H, G, L, dirs = self.hidden_size, self.gates * self.hidden_size, self.num_layers, self.dirs
-        parallel = self._parallel(B)
+        nthreads = self._threads(B)
         inputs, outputs, caches, masks = [], [], [], []
         inp = x
         for layer in range(L):
@@ -224,23 +228,23 @@ class Recurrent:
                 if self.cell == "lstm":
                     c = self._buffer(("c", layer, d), (T, B, H))
                     lstm_forward(inp, w_ih, w_hh, b_ih, b_hh, state0[0][s], state0[1][s],
-                                 d == 1, parallel, out, d * H, c, gates)
+                                 d == 1, nthreads, out, d * H, c, gates)
                     caches.append((c, gates))
                 elif self.cell == "gru":
                     hn = self._buffer(("hn", layer, d), (T, B, H))
-                    gru_forward(inp, w_ih, w_hh, b_ih, b_hh, state0[0][s], d == 1, parallel,
+                    gru_forward(inp, w_ih, w_hh, b_ih, b_hh, state0[0][s], d == 1, nthreads,
                                 out, d * H, hn, gates)
                     caches.append((hn, gates))
                 else:
                     rnn_forward(inp, w_ih, w_hh, b_ih, b_hh, state0[0][s],
-                                self.nonlinearity == "relu", d == 1, parallel, out, d * H)
+                                self.nonlinearity == "relu", d == 1, nthreads, out, d * H)
                     caches.append(())
             inputs.append(inp)
             outputs.append(out)
             inp = out
         self.dropout_masks = masks
         self._tape = dict(T=T, B=B, inputs=inputs, outputs=outputs, caches=caches,
-                          state0=state0, masks=masks, parallel=parallel)
+                          state0=state0, masks=masks, nthreads=nthreads)
         h_n = np.empty((L * dirs, B, H), self.dtype)
         c_n = np.empty((L * dirs, B, H), self.dtype) if self.cell == "lstm" else None
         for layer in range(L):
@@ -271,7 +275,7 @@ class Recurrent:
         dc0 = dstate[1].copy() if self.cell == "lstm" else None
         grads = {name: np.empty_like(p) for name, p in self.params.items()}
         norms = np.empty((L, dirs, T), self.dtype)
-        parallel = tape["parallel"]
+        nthreads = tape["nthreads"]
         g = dy
         for layer in reversed(range(L)):
             inp, out = tape["inputs"][layer], tape["outputs"][layer]
@@ -288,17 +292,17 @@ class Recurrent:
                 if self.cell == "lstm":
                     c, gates = tape["caches"][s]
                     lstm_backward(g, dh0[s], dc0[s], inp, w_ih, w_hh, h0, tape["state0"][1][s],
-                                  out, d * H, c, gates, d == 1, parallel, da, dinp, beta,
+                                  out, d * H, c, gates, d == 1, nthreads, da, dinp, beta,
                                   dw_ih, dw_hh, db_ih, db_hh, norms[layer, d])
                 elif self.cell == "gru":
                     hn, gates = tape["caches"][s]
                     da_hh = self._buffer("da_hh", da.shape)
                     gru_backward(g, dh0[s], inp, w_ih, w_hh, h0, out, d * H, hn, gates,
-                                 d == 1, parallel, da, da_hh, dinp, beta,
+                                 d == 1, nthreads, da, da_hh, dinp, beta,
                                  dw_ih, dw_hh, db_ih, db_hh, norms[layer, d])
                 else:
                     rnn_backward(g, dh0[s], inp, w_ih, w_hh, h0, self.nonlinearity == "relu",
-                                 out, d * H, d == 1, parallel, da, dinp, beta,
+                                 out, d * H, d == 1, nthreads, da, dinp, beta,
                                  dw_ih, dw_hh, db_ih, db_hh, norms[layer, d])
             if layer > 0 and tape["masks"]:
                 dinp *= tape["masks"][layer - 1]

@@ -129,13 +129,16 @@ def _tanh(x):
         p, q = tuple(ft(c) for c in TANH_P64), tuple(ft(c) for c in TANH_Q64)
 
         def impl(x):
+            # tanh|x| is q0 + n / d in both forms; select n and d first so
+            # that one division serves both (division is the slow part).
             a = abs(x)
-            z = x * x
-            num = (p[0] * z + p[1]) * z + p[2]
+            z = a * a
+            near = a < small
+            far = fexp(a + a) + one
+            num = ((p[0] * z + p[1]) * z + p[2]) * (a * z)
             den = ((z + q[0]) * z + q[1]) * z + q[2]
-            t = one - two / (fexp(a + a) + one)
-            t = t if x >= 0 else -t
-            return x + x * z * (num / den) if a < small else t
+            t = (num if near else -two) / (den if near else far) + (a if near else one)
+            return t if x >= 0 else -t
     else:
         p = tuple(ft(c) for c in TANH_P32)
 

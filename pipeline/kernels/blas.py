@@ -1,4 +1,6 @@
-"""GEMM on row-major arrays through the BLAS that numba itself links (SciPy's).
+"""Matrix products for the kernels: BLAS GEMM, and the recurrent step's GEMM.
+
+``gemm`` goes through the BLAS that numba itself links (SciPy's OpenBLAS).
 
 ``np.dot`` inside @njit allocates its result and wants contiguous operands.
 The recurrent kernels need more: accumulate into an existing array
@@ -7,8 +9,9 @@ of a bidirectional output. This calls numba's ``numba_xxgemm`` helper, the
 symbol behind its own ``np.dot``, so the kernels stay cacheable.
 """
 import numpy as np
-from numba import types
-from numba.extending import overload
+from numba import carray, njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic, overload
 
 
 def _xxgemm(dtype):
@@ -71,3 +74,90 @@ def _gemm(trans_a, trans_b, alpha, a, b, beta, c):
             raise RuntimeError("gemm: BLAS is unavailable (is SciPy installed?)")
 
     return impl
+
+
+# ----- the recurrent step's GEMM, on weights packed once per sequence --------
+# Each step multiplies a few batch rows by the same weights. OpenBLAS repacks
+# those weights on every call, which costs as much as the arithmetic at these
+# shapes, so the step GEMM packs them once per forward (or backward) and runs
+# a register-tiled kernel: MR rows x NR columns of the product accumulate in
+# registers over the whole inner dimension.
+MR = 4
+NR = 32
+TILE = MR * NR
+
+
+@intrinsic
+def _stack_array(typingctx, size, like):
+    """Pointer to `size` elements of like's dtype on the stack (size a literal).
+
+    Unlike a heap array, stack memory is known not to alias the operands, so
+    LLVM keeps the accumulator tile in registers.
+    """
+    if not isinstance(size, types.IntegerLiteral):
+        return None
+    n, dtype = size.literal_value, like.dtype
+
+    def codegen(context, builder, sig, args):
+        return cgutils.alloca_once(builder, context.get_value_type(dtype), size=n)
+
+    return types.CPointer(dtype)(size, like), codegen
+
+
+@njit(cache=True, error_model="numpy")
+def pack(w, wp):
+    """Pack w (N, K) as panels wp (ceil(N/NR), K, NR): wp[p, k, l] = w[p*NR + l, k].
+
+    Rows past N are zero. wp is the operand of ``gemm_packed``.
+    """
+    N, K = w.shape
+    for p in range(wp.shape[0]):
+        for k in range(K):
+            for l in range(NR):
+                g = p * NR + l
+                wp[p, k, l] = w[g, k] if g < N else 0
+
+
+@njit(cache=True)
+def packed_shape(n, k):
+    """Shape of ``pack``'s output for an (n, k) matrix."""
+    return (n + NR - 1) // NR, k, NR
+
+
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
+def gemm_packed(a, wp, n, c, accumulate, r0, r1):
+    """c[r, :n] (+)= a[r] @ w.T for rows r0 <= r < r1, where wp = pack(w), w (n, K).
+
+    a (B, K), c (B, >= n); rows of both may be strided. accumulate: add to c
+    instead of overwriting it. fastmath here only lets a*b+c contract to one
+    fused multiply-add, as every BLAS kernel does; no reordering of sums.
+    """
+    K = a.shape[1]
+    last = r1 - 1
+    for p in range(wp.shape[0]):
+        width = min(NR, n - p * NR)
+        for b in range(r0, r1, MR):
+            # Rows past r1 repeat the last row; their results are not stored.
+            a0, a1 = a[b], a[min(b + 1, last)]
+            a2, a3 = a[min(b + 2, last)], a[min(b + 3, last)]
+            acc = carray(_stack_array(TILE, a), (MR, NR))
+            for r in range(MR):
+                for l in range(NR):
+                    acc[r, l] = 0
+            for k in range(K):
+                w = wp[p, k]
+                v0, v1, v2, v3 = a0[k], a1[k], a2[k], a3[k]
+                for l in range(NR):
+                    wl = w[l]
+                    acc[0, l] += v0 * wl
+                    acc[1, l] += v1 * wl
+                    acc[2, l] += v2 * wl
+                    acc[3, l] += v3 * wl
+            for r in range(min(MR, r1 - b)):
+                out = c[b + r, p * NR:p * NR + width]
+                if accumulate:
+                    for l in range(width):
+                        out[l] += acc[r, l]
+                else:
+                    for l in range(width):
+                        out[l] = acc[r, l]

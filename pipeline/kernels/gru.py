@@ -7,7 +7,8 @@ PyTorch's reset-after form, gates in the order r, z, n; G = 3H rows:
     h' = (1 - z) * n + z * h
 
 The input projection of all steps is one GEMM and each step one recurrent
-GEMM, as for the LSTM. Because r multiplies only the recurrent part of n, the
+GEMM on W_hh packed once per sequence, as for the LSTM; with nthreads > 1 a
+step's batch rows are cut into slices that run in parallel. Because r multiplies only the recurrent part of n, the
 gate gradients differ for the two weight matrices in the n rows, so backward
 keeps two buffers: da_ih for W_ih and b_ih, da_hh for W_hh and b_hh.
 """
@@ -15,8 +16,9 @@ import numpy as np
 from numba import njit, prange
 
 from .activations import scalar_like, sigmoid, tanh
-from .blas import gemm
-from .bptt import JIT, sum_squares, weight_grads
+from .blas import MR, gemm_packed
+from .bptt import (JIT, packed, project, span, step_slices, sum_squares, total,
+                   weight_grads)
 
 GATES = 3
 
@@ -41,20 +43,28 @@ def _forward_row(a, hw, b_ih, b_hh, h_prev, hn, h):
         h[j] = n + a[H + j] * (h_prev[j] - n)
 
 
-@njit(parallel=True, **JIT)
-def _forward_rows(a, hw, b_ih, b_hh, h_prev, hn, y, col):
-    """_forward_row for every row of one step, rows in parallel."""
+@njit(**JIT)
+def _forward_slice(h_prev, wp, b_ih, b_hh, a, hw, hn, y, col, r0, r1):
+    """Batch rows r0..r1 of one step: hw = h_prev W_hh' (B, 3H), then the gate math."""
     H = hn.shape[1]
-    for b in prange(a.shape[0]):
+    gemm_packed(h_prev, wp, a.shape[1], hw, False, r0, r1)
+    for b in range(r0, r1):
         _forward_row(a[b], hw[b], b_ih, b_hh, h_prev[b], hn[b], y[b, col:col + H])
 
 
+@njit(parallel=True, **JIT)
+def _forward_parallel(h_prev, wp, b_ih, b_hh, a, hw, hn, y, col, parts):
+    for i in prange(parts):
+        r0, r1 = span(i, parts, a.shape[0], MR)
+        _forward_slice(h_prev, wp, b_ih, b_hh, a, hw, hn, y, col, r0, r1)
+
+
 @njit(**JIT)
-def gru_forward(x, w_ih, w_hh, b_ih, b_hh, h0, reverse, parallel, y, col, hn, gates):
+def gru_forward(x, w_ih, w_hh, b_ih, b_hh, h0, reverse, nthreads, y, col, hn, gates):
     """Run one direction of one layer over all steps.
 
     x (T, B, D); w_ih (3H, D); w_hh (3H, H); b_ih, b_hh (3H,); h0 (B, H)
-    reverse: walk t = T-1 .. 0; parallel: batch rows in parallel
+    reverse: walk t = T-1 .. 0; nthreads: threads to spread the work over
     Writes h_t into y[t, :, col:col+H] (y is (T, B, W)), h_{t-1} W_hn' + b_hn
     into hn (T, B, H), and the activated gates r, z, n into gates (T, B, 3H).
     """
@@ -62,18 +72,17 @@ def gru_forward(x, w_ih, w_hh, b_ih, b_hh, h0, reverse, parallel, y, col, hn, ga
     G = w_ih.shape[0]
     H = G // GATES
     hw = np.empty((B, G), x.dtype)
-    gemm(False, True, 1.0, x.reshape(T * B, D), w_ih, 0.0, gates.reshape(T * B, G))
+    project(x, w_ih, gates.reshape(T * B, G), nthreads)
+    wp = packed(w_hh)
+    parts = step_slices(B, nthreads)
     for s in range(T):
         t = T - 1 - s if reverse else s
         p = t + 1 if reverse else t - 1
         h_prev = h0 if s == 0 else y[p, :, col:col + H]
-        gemm(False, True, 1.0, h_prev, w_hh, 0.0, hw)
-        if parallel:
-            _forward_rows(gates[t], hw, b_ih, b_hh, h_prev, hn[t], y[t], col)
+        if parts > 1:
+            _forward_parallel(h_prev, wp, b_ih, b_hh, gates[t], hw, hn[t], y[t], col, parts)
         else:
-            for b in range(B):
-                _forward_row(gates[t, b], hw[b], b_ih, b_hh, h_prev[b], hn[t, b],
-                             y[t, b, col:col + H])
+            _forward_slice(h_prev, wp, b_ih, b_hh, gates[t], hw, hn[t], y[t], col, 0, B)
 
 
 @njit(**JIT)
@@ -109,17 +118,25 @@ def _backward_row(a, hn, h_prev, dh_out, dh, da_ih, da_hh):
     return sq
 
 
-@njit(parallel=True, **JIT)
-def _backward_rows(a, hn, h_prev, dy, col, dh, da_ih, da_hh, sq):
-    """_backward_row for every row of one step, rows in parallel; sq (B,) <- norms²."""
+@njit(**JIT)
+def _backward_slice(a, hn, h_prev, dy, col, wp_t, dh, da_ih, da_hh, sq, r0, r1):
+    """Batch rows r0..r1 of one backward step; dh += da_hh W_hh for the step before."""
     H = hn.shape[1]
-    for b in prange(a.shape[0]):
+    for b in range(r0, r1):
         sq[b] = _backward_row(a[b], hn[b], h_prev[b], dy[b, col:col + H], dh[b],
                               da_ih[b], da_hh[b])
+    gemm_packed(da_hh, wp_t, H, dh, True, r0, r1)
+
+
+@njit(parallel=True, **JIT)
+def _backward_parallel(a, hn, h_prev, dy, col, wp_t, dh, da_ih, da_hh, sq, parts):
+    for i in prange(parts):
+        r0, r1 = span(i, parts, a.shape[0], MR)
+        _backward_slice(a, hn, h_prev, dy, col, wp_t, dh, da_ih, da_hh, sq, r0, r1)
 
 
 @njit(**JIT)
-def gru_backward(dy, dh, x, w_ih, w_hh, h0, y, col, hn, gates, reverse, parallel,
+def gru_backward(dy, dh, x, w_ih, w_hh, h0, y, col, hn, gates, reverse, nthreads,
                  da_ih, da_hh, dx, dx_beta, dw_ih, dw_hh, db_ih, db_hh, dh_norm):
     """Backpropagate through all steps of the last ``gru_forward``.
 
@@ -134,17 +151,18 @@ def gru_backward(dy, dh, x, w_ih, w_hh, h0, y, col, hn, gates, reverse, parallel
     T, B, D = x.shape
     H = dh.shape[1]
     sq = np.empty(B, x.dtype)
+    wp_t = packed(w_hh.T)
+    parts = step_slices(B, nthreads)
     for s in range(T):
         t = s if reverse else T - 1 - s
         first = t == T - 1 if reverse else t == 0
         h_prev = h0 if first else y[t + 1 if reverse else t - 1, :, col:col + H]
-        if parallel:
-            _backward_rows(gates[t], hn[t], h_prev, dy[t], col, dh, da_ih[t], da_hh[t], sq)
+        if parts > 1:
+            _backward_parallel(gates[t], hn[t], h_prev, dy[t], col, wp_t, dh, da_ih[t],
+                               da_hh[t], sq, parts)
         else:
-            for b in range(B):
-                sq[b] = _backward_row(gates[t, b], hn[t, b], h_prev[b],
-                                      dy[t, b, col:col + H], dh[b], da_ih[t, b], da_hh[t, b])
-        dh_norm[t] = np.sqrt(sum_squares(sq))
-        gemm(False, False, 1.0, da_hh[t], w_hh, 1.0, dh)
-    weight_grads(da_ih, da_hh, False, x, w_ih, y, col, h0, reverse,
+            _backward_slice(gates[t], hn[t], h_prev, dy[t], col, wp_t, dh, da_ih[t],
+                            da_hh[t], sq, 0, B)
+        dh_norm[t] = np.sqrt(total(sq))
+    weight_grads(da_ih, da_hh, False, x, w_ih, y, col, h0, reverse, nthreads,
                  dx, dx_beta, dw_ih, dw_hh, db_ih, db_hh)

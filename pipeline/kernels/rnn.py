@@ -3,15 +3,17 @@
     h_t = act(x_t W_ih' + b_ih + h_{t-1} W_hh' + b_hh),  act = tanh or relu
 
 The input projection of all steps is one GEMM written straight into the
-output, each step adds one recurrent GEMM and activates in place. Backward
+output; each step adds one recurrent GEMM (W_hh packed once per sequence) and
+activates in place, batch-row slices in parallel when nthreads > 1. Backward
 keeps dL/d(pre-activation) of all steps for the weight-gradient GEMMs.
 """
 import numpy as np
 from numba import njit, prange
 
 from .activations import scalar_like, tanh
-from .blas import gemm
-from .bptt import JIT, sum_squares, weight_grads
+from .blas import MR, gemm_packed
+from .bptt import (JIT, packed, project, span, step_slices, sum_squares, total,
+                   weight_grads)
 
 
 @njit(**JIT)
@@ -26,39 +28,46 @@ def _forward_row(h, bias, relu):
             h[j] = tanh(h[j] + bias[j])
 
 
-@njit(parallel=True, **JIT)
-def _forward_rows(y, col, bias, relu):
-    """_forward_row for every row of one step, rows in parallel."""
+@njit(**JIT)
+def _forward_slice(h_prev, wp, bias, relu, y, col, r0, r1):
+    """Batch rows r0..r1 of one step: y[:, col:col+H] += h_prev W_hh', then activate."""
     H = bias.shape[0]
-    for b in prange(y.shape[0]):
+    gemm_packed(h_prev, wp, H, y[:, col:col + H], True, r0, r1)
+    for b in range(r0, r1):
         _forward_row(y[b, col:col + H], bias, relu)
 
 
+@njit(parallel=True, **JIT)
+def _forward_parallel(h_prev, wp, bias, relu, y, col, parts):
+    for i in prange(parts):
+        r0, r1 = span(i, parts, y.shape[0], MR)
+        _forward_slice(h_prev, wp, bias, relu, y, col, r0, r1)
+
+
 @njit(**JIT)
-def rnn_forward(x, w_ih, w_hh, b_ih, b_hh, h0, relu, reverse, parallel, y, col):
+def rnn_forward(x, w_ih, w_hh, b_ih, b_hh, h0, relu, reverse, nthreads, y, col):
     """Run one direction of one layer over all steps.
 
     x (T, B, D); w_ih (H, D); w_hh (H, H); b_ih, b_hh (H,); h0 (B, H)
     relu: relu instead of tanh; reverse: walk t = T-1 .. 0;
-    parallel: batch rows in parallel
+    nthreads: threads to spread the work over
     Writes h_t into y[t, :, col:col+H] (y is (T, B, W)).
     """
     T, B, D = x.shape
     H = w_ih.shape[0]
     W = y.shape[2]
     bias = b_ih + b_hh
-    gemm(False, True, 1.0, x.reshape(T * B, D), w_ih, 0.0,
-         y.reshape(T * B, W)[:, col:col + H])
+    project(x, w_ih, y.reshape(T * B, W)[:, col:col + H], nthreads)
+    wp = packed(w_hh)
+    parts = step_slices(B, nthreads)
     for s in range(T):
         t = T - 1 - s if reverse else s
         p = t + 1 if reverse else t - 1
         h_prev = h0 if s == 0 else y[p, :, col:col + H]
-        gemm(False, True, 1.0, h_prev, w_hh, 1.0, y[t, :, col:col + H])
-        if parallel:
-            _forward_rows(y[t], col, bias, relu)
+        if parts > 1:
+            _forward_parallel(h_prev, wp, bias, relu, y[t], col, parts)
         else:
-            for b in range(B):
-                _forward_row(y[t, b, col:col + H], bias, relu)
+            _forward_slice(h_prev, wp, bias, relu, y[t], col, 0, B)
 
 
 @njit(**JIT)
@@ -83,16 +92,24 @@ def _backward_row(h, dh_out, dh, da, relu):
     return sum_squares(dh)
 
 
-@njit(parallel=True, **JIT)
-def _backward_rows(y, dy, col, dh, da, relu, sq):
-    """_backward_row for every row of one step, rows in parallel; sq (B,) <- norms²."""
+@njit(**JIT)
+def _backward_slice(y, dy, col, wp_t, relu, dh, da, sq, r0, r1):
+    """Batch rows r0..r1 of one backward step; dh <- da W_hh for the step before."""
     H = dh.shape[1]
-    for b in prange(y.shape[0]):
+    for b in range(r0, r1):
         sq[b] = _backward_row(y[b, col:col + H], dy[b, col:col + H], dh[b], da[b], relu)
+    gemm_packed(da, wp_t, H, dh, False, r0, r1)
+
+
+@njit(parallel=True, **JIT)
+def _backward_parallel(y, dy, col, wp_t, relu, dh, da, sq, parts):
+    for i in prange(parts):
+        r0, r1 = span(i, parts, y.shape[0], MR)
+        _backward_slice(y, dy, col, wp_t, relu, dh, da, sq, r0, r1)
 
 
 @njit(**JIT)
-def rnn_backward(dy, dh, x, w_ih, w_hh, h0, relu, y, col, reverse, parallel,
+def rnn_backward(dy, dh, x, w_ih, w_hh, h0, relu, y, col, reverse, nthreads,
                  da, dx, dx_beta, dw_ih, dw_hh, db_ih, db_hh, dh_norm):
     """Backpropagate through all steps of the last ``rnn_forward``.
 
@@ -105,17 +122,15 @@ def rnn_backward(dy, dh, x, w_ih, w_hh, h0, relu, y, col, reverse, parallel,
     dh_norm (T,) <- the norm of the total dL/dh_t over the batch
     """
     T, B, D = x.shape
-    H = dh.shape[1]
     sq = np.empty(B, x.dtype)
+    wp_t = packed(w_hh.T)
+    parts = step_slices(B, nthreads)
     for s in range(T):
         t = s if reverse else T - 1 - s
-        if parallel:
-            _backward_rows(y[t], dy[t], col, dh, da[t], relu, sq)
+        if parts > 1:
+            _backward_parallel(y[t], dy[t], col, wp_t, relu, dh, da[t], sq, parts)
         else:
-            for b in range(B):
-                sq[b] = _backward_row(y[t, b, col:col + H], dy[t, b, col:col + H],
-                                      dh[b], da[t, b], relu)
-        dh_norm[t] = np.sqrt(sum_squares(sq))
-        gemm(False, False, 1.0, da[t], w_hh, 0.0, dh)
-    weight_grads(da, da, True, x, w_ih, y, col, h0, reverse,
+            _backward_slice(y[t], dy[t], col, wp_t, relu, dh, da[t], sq, 0, B)
+        dh_norm[t] = np.sqrt(total(sq))
+    weight_grads(da, da, True, x, w_ih, y, col, h0, reverse, nthreads,
                  dx, dx_beta, dw_ih, dw_hh, db_ih, db_hh)

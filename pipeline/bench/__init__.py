@@ -1,0 +1,1 @@
+"""Benchmark of the recurrent kernels against PyTorch and a NumPy reference."""

@@ -1,0 +1,209 @@
+"""Benchmark: forward + backward of ours, PyTorch CPU and a per-step NumPy stack.
+
+    python -m pipeline.bench                    # the issue's table, 1 then 2 threads
+    python -m pipeline.bench --startup          # import-to-first-step time, cold and warm
+
+The three run interleaved in one process (the order rotates every round) and
+each figure is a median. Loss = sum of the outputs, zero initial state, and
+x requires grad in PyTorch, so all three compute the same gradients.
+GFLOP/s counts the GEMM work of forward and backward, 6 T B G (D + H) per
+layer and direction, for all three alike.
+
+OpenBLAS reads OPENBLAS_CORETYPE once at load; the table header says which
+kernel it chose. To measure with the CPU's own kernels, unset the variables
+in the command only:  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m pipeline.bench
+"""
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numba
+import numpy as np
+from .. import threads
+from ..nn import Recurrent
+from . import reference
+
+# (B, T, D, H, layers, bidirectional)
+CONFIGS = {
+    "c1": (32, 100, 1, 32, 1, False),
+    "c2": (32, 100, 64, 128, 2, False),
+    "c3": (64, 50, 128, 512, 1, False),
+    "c4": (32, 100, 64, 128, 2, True),
+}
+CELLS = ("lstm", "gru", "rnn")
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+PEERS = ("torch", "numpy", "ours")
+
+
+def gemm_flops(cell, B, T, D, H, layers, bidirectional):
+    """GEMM FLOPs of forward + backward: per layer and direction 6 T B G (D_in + H)."""
+    dirs = 2 if bidirectional else 1
+    G = GATES[cell] * H
+    return sum(dirs * 6 * T * B * G * ((D if k == 0 else dirs * H) + H) for k in range(layers))
+
+
+def _import_torch():
+    try:
+        import torch
+    except ImportError:
+        sys.exit("the benchmark compares with PyTorch: pip install torch==2.13.0"
+                 " (or pip install -e '.[test]')")
+    return torch
+
+
+def _runners(cell, config, dtype, torch):
+    """Three closures doing forward + backward on the same weights and input."""
+    B, T, D, H, layers, bidirectional = config
+    layer = Recurrent(cell, D, H, num_layers=layers, bidirectional=bidirectional,
+                      dtype=dtype, seed=0)
+    tdtype = torch.float32 if dtype == np.float32 else torch.float64
+    module = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell](
+        D, H, num_layers=layers, bidirectional=bidirectional).to(tdtype)
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            p.copy_(torch.from_numpy(layer.params[name]))
+    x = np.random.default_rng(1).standard_normal((T, B, D)).astype(dtype)
+    dy = np.ones((T, B, layer.dirs * H), dtype)
+    xt = torch.from_numpy(x.copy()).requires_grad_()
+
+    def ours():
+        layer.forward(x, training=True)
+        layer.backward(dy)
+
+    def torch_run():
+        module.zero_grad(set_to_none=True)
+        xt.grad = None
+        y, _ = module(xt)
+        y.sum().backward()
+
+    def numpy_run():
+        y, tape = reference.forward(layer.params, cell, x, layers, bidirectional)
+        reference.backward(layer.params, cell, dy, tape, layers, bidirectional)
+
+    return {"torch": torch_run, "numpy": numpy_run, "ours": ours}
+
+
+def _time(fn):
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def measure(runners, reps, budget):
+    """Median seconds per peer over interleaved rounds (order rotates each round)."""
+    for fn in runners.values():
+        fn()  # warm-up: compile, allocate, fill caches
+    times = {k: [] for k in runners}
+    start = time.perf_counter()
+    for r in range(reps):
+        order = PEERS[r % 3:] + PEERS[:r % 3]
+        for k in order:
+            times[k].append(_time(runners[k]))
+        if r >= 2 and time.perf_counter() - start > budget:
+            break
+    return {k: statistics.median(v) for k, v in times.items()}, len(times["ours"])
+
+
+def set_threads(n, torch):
+    torch.set_num_threads(n)
+    threads.set_num_threads(n)
+
+
+def run_table(args):
+    torch = _import_torch()
+    print(f"# machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores;"
+          f" BLAS: {threads.blas_info()};"
+          f" OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')};"
+          f" numba {numba.__version__} ({numba.config.THREADING_LAYER} layer); torch {torch.__version__}")
+    print("| threads | dtype | cell | config | torch ms | numpy ms | ours ms | ours GF/s |"
+          " ours/torch | numpy/ours | reps |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    rows = []
+    for nthreads in args.threads:
+        set_threads(nthreads, torch)
+        for dtype in args.dtypes:
+            for cell in args.cells:
+                for name in args.configs:
+                    config = CONFIGS[name]
+                    runners = _runners(cell, config, np.dtype(dtype).type, torch)
+                    med, n = measure(runners, args.reps, args.budget)
+                    if cell == args.cells[0] and name == args.configs[0]:
+                        print(f"# {nthreads} thread(s): BLAS {threads.blas_info()},"
+                              f" numba {numba.get_num_threads()}, torch {torch.get_num_threads()}")
+                    flops = gemm_flops(cell, *config)
+                    row = dict(threads=nthreads, dtype=dtype, cell=cell, config=name,
+                               **{f"{k}_ms": med[k] * 1e3 for k in PEERS},
+                               ours_gflops=flops / med["ours"] / 1e9,
+                               ratio_torch=med["ours"] / med["torch"],
+                               speedup_numpy=med["numpy"] / med["ours"], reps=n)
+                    rows.append(row)
+                    print(f"| {nthreads} | {dtype} | {cell} | {name} | {row['torch_ms']:.2f} |"
+                          f" {row['numpy_ms']:.2f} | {row['ours_ms']:.2f} |"
+                          f" {row['ours_gflops']:.1f} | {row['ratio_torch']:.2f} |"
+                          f" {row['speedup_numpy']:.2f} | {n} |", flush=True)
+    return rows
+
+
+STARTUP_SCRIPT = """
+import time
+t0 = time.perf_counter()
+import numpy as np
+from pipeline.nn import Recurrent
+t1 = time.perf_counter()
+layer = Recurrent({cell!r}, 8, 16, dtype=np.{dtype})
+x = np.zeros((5, 4, 8), np.{dtype})
+y, _ = layer.forward(x, training=True)
+layer.backward(np.ones_like(y))
+t2 = time.perf_counter()
+print(t1 - t0, t2 - t0)
+"""
+
+
+def run_startup(args):
+    """Seconds from `import pipeline.nn` to one finished forward + backward, per cell."""
+    print("| cell | dtype | cold: compile to first step (s) | warm: import to first step (s) |")
+    print("|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        for cell in args.cells:
+            for dtype in args.dtypes:
+                code = STARTUP_SCRIPT.format(cell=cell, dtype=dtype)
+                out = [subprocess.run([sys.executable, "-c", code], env=env, check=True,
+                                      capture_output=True, text=True).stdout.split()
+                       for _ in range(2)]
+                print(f"| {cell} | {dtype} | {float(out[0][1]):.1f} | {float(out[1][1]):.2f} |",
+                      flush=True)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m pipeline.bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--threads", type=lambda s: [int(v) for v in s.split(",")], default=[1, 2])
+    p.add_argument("--dtypes", type=lambda s: s.split(","), default=["float32", "float64"])
+    p.add_argument("--cells", type=lambda s: s.split(","), default=list(CELLS))
+    p.add_argument("--configs", type=lambda s: s.split(","), default=list(CONFIGS))
+    p.add_argument("--reps", type=int, default=9, help="rounds per row (default 9)")
+    p.add_argument("--budget", type=float, default=20.0,
+                   help="stop a row's rounds after this many seconds (at least 3 rounds)")
+    p.add_argument("--startup", action="store_true",
+                   help="measure cold compile and warm start-up instead")
+    args = p.parse_args(argv)
+    for name in args.configs:
+        if name not in CONFIGS:
+            p.error(f"unknown config {name!r}: expected one of {', '.join(CONFIGS)}")
+    for cell in args.cells:
+        if cell not in CELLS:
+            p.error(f"unknown cell {cell!r}: expected one of {', '.join(CELLS)}")
+    if args.startup:
+        run_startup(args)
+    else:
+        run_table(args)
+
+
+if __name__ == "__main__":
+    main()

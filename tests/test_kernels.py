@@ -1,0 +1,81 @@
+"""The kernels' helpers against plain NumPy: activations, GEMM wrappers."""
+import numpy as np
+import pytest
+from numba import njit
+
+from pipeline.kernels.activations import fexp, sigmoid, tanh
+from pipeline.kernels.blas import gemm, gemm_packed, pack, packed_shape
+
+
+@njit(error_model="numpy")
+def _apply(x, which):
+    out = np.empty_like(x)
+    for i in range(x.size):
+        out[i] = fexp(x[i]) if which == 0 else (sigmoid(x[i]) if which == 1 else tanh(x[i]))
+    return out
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-15), (np.float32, 5e-7)])
+def test_activations_are_accurate_and_keep_their_dtype(dtype, tol):
+    x = np.concatenate([np.linspace(-30, 30, 20001), np.linspace(-1e-6, 1e-6, 101),
+                        np.linspace(-0.7, 0.7, 1001)]).astype(dtype)
+    ref = x.astype(np.float64)
+    for which, exact in [(0, np.exp(np.clip(ref, -80, 80))), (1, 1 / (1 + np.exp(-ref))),
+                         (2, np.tanh(ref))]:
+        arg = np.clip(x, -80, 80) if which == 0 else x
+        got = _apply(arg, which)
+        assert got.dtype == dtype
+        rel = np.abs(got - exact) / np.maximum(np.abs(exact), np.finfo(dtype).tiny)
+        assert rel.max() < 4 * tol, which
+
+
+def test_activations_saturate_without_overflow():
+    x = np.array([-1e4, -800.0, 800.0, 1e4])
+    assert np.array_equal(_apply(x, 2), [-1.0, -1.0, 1.0, 1.0])
+    s = _apply(x, 1)
+    assert s[0] < 1e-300 and s[-1] == 1.0 and np.all(np.isfinite(s))
+
+
+@njit
+def _gemm(ta, tb, alpha, a, b, beta, c):
+    gemm(ta, tb, alpha, a, b, beta, c)
+
+
+@pytest.mark.parametrize("ta,tb", [(False, False), (True, False), (False, True), (True, True)])
+def test_gemm_on_strided_rows(ta, tb):
+    rng = np.random.default_rng(0)
+    wide = rng.standard_normal((7, 20))
+    a = wide[:, 2:7] if not ta else wide[:5, 3:10]       # (7, 5) or (5, 7) with row stride 20
+    b = rng.standard_normal((5, 4)) if not tb else rng.standard_normal((4, 5))
+    c_full = rng.standard_normal((7, 9))
+    c = c_full[:, 1:5]
+    expect = 0.5 * c + 2.0 * ((a.T if ta else a) @ (b.T if tb else b))
+    _gemm(ta, tb, 2.0, a, b, 0.5, c)
+    np.testing.assert_allclose(c, expect, rtol=1e-13)
+    assert c_full[:, 0].tolist() == c_full[:, 0].tolist()
+
+
+def test_gemm_rejects_misaligned_shapes():
+    with pytest.raises(ValueError, match="shapes do not align"):
+        _gemm(False, False, 1.0, np.zeros((2, 3)), np.zeros((4, 2)), 0.0, np.zeros((2, 2)))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("B,K,N", [(1, 1, 1), (5, 7, 33), (32, 128, 512), (9, 40, 64)])
+def test_packed_gemm_matches_numpy(dtype, B, K, N):
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((B, K)).astype(dtype)
+    w = rng.standard_normal((N, K)).astype(dtype)
+    wp = np.empty(packed_shape(N, K), dtype)
+    pack(w, wp)
+    c = rng.standard_normal((B, N + 3)).astype(dtype)
+    before = c.copy()
+    gemm_packed(a, wp, N, c[:, :N], True, 0, B)
+    tol = 1e-12 if dtype == np.float64 else 1e-4
+    np.testing.assert_allclose(c[:, :N], before[:, :N] + a @ w.T, rtol=tol, atol=tol * K)
+    np.testing.assert_array_equal(c[:, N:], before[:, N:])
+    r0, r1 = min(1, B - 1), B
+    out = np.zeros((B, N), dtype)
+    gemm_packed(a, wp, N, out, False, r0, r1)
+    np.testing.assert_allclose(out[r0:r1], a[r0:r1] @ w.T, rtol=tol, atol=tol * K)
+    assert not out[:r0].any()
