@@ -39,16 +39,34 @@ def _parse_init(init, cell, nonlinearity):
     names = [n.strip() for n in str(init).split("+")]
     for name in names:
         if name not in INITS:
-            raise ValueError(f"unknown init {name!r}: expected one of {', '.join(INITS)}"
-                             " (join several with '+')")
+            raise ValueError(f"init must be one of {', '.join(INITS)} (several joined with"
+                             f" '+'), got {init!r}")
     if "forget_bias" in names and cell != "lstm":
-        raise ValueError(f"init 'forget_bias' applies to cell='lstm', not {cell!r}")
+        raise ValueError(f"init 'forget_bias' applies to cell lstm, not {cell!r}")
     if "irnn" in names and cell != "rnn":
-        raise ValueError(f"init 'irnn' applies to cell='rnn', not {cell!r}")
+        raise ValueError(f"init 'irnn' applies to cell rnn, not {cell!r}")
     if "irnn" in names and "orthogonal" in names:
         raise ValueError("init 'irnn' and 'orthogonal' both set the recurrent weights;"
                          " choose one")
     return names
+
+
+def load_into(params, new):
+    """Copy new[name] into params[name] in place (cast), as torch's load_state_dict.
+
+    Every key and shape is checked before anything is copied.
+    """
+    staged = {}
+    for name, value in new.items():
+        if name not in params:
+            raise ValueError(f"unknown parameter {name!r}: expected one of {', '.join(params)}")
+        value = np.asarray(value)
+        if value.shape != params[name].shape:
+            raise ValueError(f"parameter {name!r} has shape {value.shape},"
+                             f" expected {params[name].shape}")
+        staged[name] = value
+    for name, value in staged.items():
+        params[name][...] = value
 
 
 def _orthogonal(rng, n):
@@ -70,10 +88,10 @@ class Recurrent:
                  nonlinearity="tanh", dropout=0.0, dtype=np.float64, seed=0,
                  init="uniform"):
         if cell not in GATES:
-            raise ValueError(f"unknown cell {cell!r}: expected one of {', '.join(GATES)}")
+            raise ValueError(f"cell must be one of {', '.join(GATES)}, got {cell!r}")
         if nonlinearity not in NONLINEARITIES:
-            raise ValueError(f"unknown nonlinearity {nonlinearity!r}:"
-                             f" expected one of {', '.join(NONLINEARITIES)}")
+            raise ValueError(f"nonlinearity must be one of {', '.join(NONLINEARITIES)},"
+                             f" got {nonlinearity!r}")
         self.cell = cell
         self.input_size = _check_size("input_size", input_size)
         self.hidden_size = _check_size("hidden_size", hidden_size)
@@ -141,18 +159,7 @@ class Recurrent:
         A partial dict updates only its keys. Every key and shape is checked
         before anything is copied, so a bad dict changes nothing.
         """
-        staged = {}
-        for name, value in params.items():
-            if name not in self.params:
-                raise ValueError(f"unknown parameter {name!r}: expected one of"
-                                 f" {', '.join(self.params)}")
-            value = np.asarray(value)
-            if value.shape != self.params[name].shape:
-                raise ValueError(f"parameter {name!r} has shape {value.shape},"
-                                 f" expected {self.params[name].shape}")
-            staged[name] = value
-        for name, value in staged.items():
-            self.params[name][...] = value
+        load_into(self.params, params)
 
     # ----- input checks -----------------------------------------------------
     def _check_array(self, name, a, shape):

@@ -76,10 +76,10 @@ def test_weights_port_back_to_torch():
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    (dict(cell="tcn"), "unknown cell 'tcn': expected one of rnn, lstm, gru"),
-    (dict(nonlinearity="sigmoid"), "unknown nonlinearity 'sigmoid'"),
-    (dict(init="xavier"), "unknown init 'xavier'"),
-    (dict(init="irnn"), "init 'irnn' applies to cell='rnn'"),
+    (dict(cell="tcn"), "cell must be one of rnn, lstm, gru, got 'tcn'"),
+    (dict(nonlinearity="sigmoid"), "nonlinearity must be one of tanh, relu, got 'sigmoid'"),
+    (dict(init="xavier"), "init must be one of uniform, orthogonal, forget_bias, irnn"),
+    (dict(init="irnn"), "init 'irnn' applies to cell rnn"),
     (dict(hidden_size=0), "hidden_size must be an integer >= 1, got 0"),
     (dict(input_size=2.5), "input_size must be an integer >= 1"),
     (dict(num_layers=0), "num_layers must be an integer >= 1"),

@@ -1,0 +1,87 @@
+"""The model: optional embedding, the recurrent stack, a linear readout.
+
+    x (T, B) tokens --embedding--> (T, B, E) --Recurrent--> y (T, B, dirs*H)
+    readout "last": pred = y[T-1] W' + b  (B, O)      (many-to-one)
+    readout "all":  pred = y[t] W' + b    (T, B, O)   (many-to-many)
+
+Forward and backward are written by hand like the core. Parameters are one
+dict: "embedding.weight", "rnn.<PyTorch's names>", "readout.weight",
+"readout.bias"; the "rnn." arrays are the recurrent layer's own.
+"""
+import numpy as np
+
+from .nn import Recurrent, load_into
+
+READOUTS = ("last", "all")
+
+
+class Model:
+    def __init__(self, cell, input_size, hidden_size, output_size, num_layers=1,
+                 bidirectional=False, nonlinearity="tanh", dropout=0.0, init="uniform",
+                 dtype=np.float64, seed=0, vocab_size=None, readout="last"):
+        if readout not in READOUTS:
+            raise ValueError(f"unknown readout {readout!r}: expected one of {', '.join(READOUTS)}")
+        if vocab_size is not None and (isinstance(vocab_size, bool) or int(vocab_size) < 1):
+            raise ValueError(f"vocab_size must be an integer >= 1, got {vocab_size!r}")
+        self.rnn = Recurrent(cell, input_size, hidden_size, num_layers=num_layers,
+                             bidirectional=bidirectional, nonlinearity=nonlinearity,
+                             dropout=dropout, dtype=dtype, seed=seed, init=init)
+        self.dtype = self.rnn.dtype
+        self.readout = readout
+        self.vocab_size = vocab_size
+        self.output_size = int(output_size)
+        rng = np.random.default_rng([seed, 2])
+        fan_in = self.rnn.dirs * hidden_size
+        bound = 1.0 / np.sqrt(fan_in)  # torch.nn.Linear's default
+        self.params = {}
+        if vocab_size is not None:  # torch.nn.Embedding's default N(0, 1)
+            self.params["embedding.weight"] = rng.standard_normal(
+                (vocab_size, input_size)).astype(self.dtype)
+        self.params.update({f"rnn.{k}": v for k, v in self.rnn.params.items()})
+        self.params["readout.weight"] = rng.uniform(-bound, bound, (output_size, fan_in)).astype(self.dtype)
+        self.params["readout.bias"] = rng.uniform(-bound, bound, output_size).astype(self.dtype)
+        self._tape = None
+
+    def _embed(self, x):
+        if self.vocab_size is None:
+            return x.astype(self.dtype, copy=False)
+        if not np.issubdtype(x.dtype, np.integer) or x.ndim != 2:
+            raise ValueError(f"tokens must be an integer array (T, B), got {x.dtype} {x.shape}")
+        if x.size and (x.min() < 0 or x.max() >= self.vocab_size):
+            raise ValueError(f"tokens must lie in [0, {self.vocab_size}),"
+                             f" got [{x.min()}, {x.max()}]")
+        return self.params["embedding.weight"][x]
+
+    def forward(self, x, training=False):
+        """Predictions for x: (T, B) tokens with an embedding, else (T, B, D) floats."""
+        emb = self._embed(x)
+        y, _ = self.rnn.forward(emb, training=training)
+        out = y[-1] if self.readout == "last" else y
+        pred = out @ self.params["readout.weight"].T + self.params["readout.bias"]
+        self._tape = (x, y, out)
+        return pred
+
+    def backward(self, dpred):
+        """Gradients of every parameter, keyed like params, for dL/dpred."""
+        x, y, out = self._tape
+        W = self.params["readout.weight"]
+        flat_d = dpred.reshape(-1, dpred.shape[-1])
+        grads = {"readout.weight": flat_d.T @ out.reshape(-1, out.shape[-1]),
+                 "readout.bias": flat_d.sum(axis=0)}
+        dout = dpred @ W
+        if self.readout == "last":
+            dy = np.zeros_like(y)
+            dy[-1] = dout
+        else:
+            dy = np.ascontiguousarray(dout)
+        dx, _, g = self.rnn.backward(dy)
+        grads.update({f"rnn.{k}": v for k, v in g.items()})
+        if self.vocab_size is not None:
+            demb = np.zeros_like(self.params["embedding.weight"])
+            np.add.at(demb, x.ravel(), dx.reshape(-1, dx.shape[-1]))
+            grads["embedding.weight"] = demb
+        return {k: grads[k] for k in self.params}
+
+    def load_params(self, params):
+        """Copy arrays in by name (in place, cast); unknown names or shapes raise."""
+        load_into(self.params, params)
