@@ -69,6 +69,8 @@ class Model:
         grads = {"readout.weight": flat_d.T @ out.reshape(-1, out.shape[-1]),
                  "readout.bias": flat_d.sum(axis=0)}
         dout = dpred @ W
+        if not np.isfinite(dout).all():
+            raise FloatingPointError("the gradient reaching the recurrent stack is not finite")
         if self.readout == "last":
             dy = np.zeros_like(y)
             dy[-1] = dout

@@ -65,6 +65,7 @@ def _inputs(model, x):
     return x if model.vocab_size is not None else x.astype(model.dtype)
 
 
+@np.errstate(over="ignore", invalid="ignore")
 def evaluate(model, data, split, batch_size):
     """Mean loss and metric over a split (weighted by sequences), and the predictions."""
     x, y = _inputs(model, data.splits[split]["x"]), data.splits[split]["y"]
@@ -170,9 +171,13 @@ def fit(cfg, data, checkpoint=None, on_epoch=None, progress=None):
             idx = order[step * bs:(step + 1) * bs]
             xb = np.take(x, idx, axis=1)
             yb = np.take(y, idx, axis=0 if data.readout == "last" else 1)
-            pred = model.forward(xb, training=True)
-            loss, dpred, _ = loss_fn(data, pred, yb)
-            grads = model.backward(dpred) if math.isfinite(loss) else None
+            with np.errstate(over="ignore", invalid="ignore"):
+                pred = model.forward(xb, training=True)
+                loss, dpred, _ = loss_fn(data, pred, yb)
+                try:
+                    grads = model.backward(dpred) if math.isfinite(loss) else None
+                except FloatingPointError:
+                    grads = None
             norm = optim.grad_norm(grads) if grads is not None else math.nan
             if not (math.isfinite(loss) and math.isfinite(norm)):
                 outcome, diverged_at = "diverged", {"epoch": epoch, "step": step}
