@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import numpy as np
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from . import optim
 from .nn import Recurrent
@@ -147,6 +149,16 @@ class TrainConfig:
 
 
 @dataclass
+class PathsConfig:
+    """Where `dvc repro` writes; dvc.yaml reads the same keys from params.yaml."""
+    dataset: str = "data/dataset.npz"
+    model: str = "data/model.npz"
+    train: str = "data/train"
+    metrics: str = "data/metrics.json"
+    eval: str = "data/eval"
+
+
+@dataclass
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     optimizer: Any = field(default_factory=AdamConfig)
@@ -155,10 +167,39 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     seed: int = 0
     experiment: str = "rnn"
+    paths: PathsConfig = field(default_factory=PathsConfig)
 
 
 class ConfigError(ValueError):
     """A config value is out of range; the message names the key."""
+
+
+def from_node(node):
+    """A checked ``Config`` from a composed config (OmegaConf node or dict).
+
+    Types are checked against the dataclasses (the optimizer's and the task's
+    own schema, chosen by their ``name``), then values by ``validate``. Any
+    problem raises ConfigError with a one-line message naming the key.
+    """
+    if OmegaConf.is_config(node):
+        node = OmegaConf.masked_copy(node, [k for k in node if k != "hydra"])
+        raw = OmegaConf.to_container(node, resolve=True)
+    else:
+        raw = {k: v for k, v in dict(node).items() if k != "hydra"}
+    choices = {}
+    for group, table in (("optimizer", OPTIMIZER_CONFIGS), ("task", TASK_CONFIGS)):
+        name = (raw.get(group) or {}).get("name")
+        if name not in table:
+            raise ConfigError(f"{group} must be one of {', '.join(table)}, got {name!r}")
+        choices[group] = table[name]()
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(Config(**choices)), raw)
+        cfg = OmegaConf.to_object(merged)
+    except OmegaConfBaseException as exc:
+        key = getattr(exc, "full_key", None) or "config"
+        raise ConfigError(f"{key}: {str(exc).splitlines()[0]}") from None
+    validate(cfg)
+    return cfg
 
 
 def task_params(task_cfg):

@@ -118,6 +118,7 @@ class Recurrent:
         self.params = self._init_params(np.random.default_rng(seed), inits)
         self._dropout_rng = np.random.default_rng([seed, 1])
         self.dropout_masks = []
+        self.threads = None  # None: Numba's count when a step has work enough; an int forces it
         self._tape = None
         self._workspace = {}
         self._dh_norms = None
@@ -199,6 +200,8 @@ class Recurrent:
 
     def _threads(self, B):
         """Threads for a batch of B: Numba's count if a step has work enough for it."""
+        if self.threads is not None:
+            return self.threads
         n = numba.get_num_threads()
         return n if n > 1 and B * self.gates * self.hidden_size >= PARALLEL_MIN_GATE_VALUES else 1
 
@@ -328,3 +331,20 @@ class Recurrent:
         if self._dh_norms is None:
             raise RuntimeError("dh_norms needs a backward() first")
         return self._dh_norms
+
+
+def warm_up(cells=tuple(GATES), dtypes=DTYPES, nthreads=1):
+    """Compile, or load from Numba's disk cache, every kernel these cells and dtypes use.
+
+    Run it in one process before parallel jobs start: processes compiling the
+    same cache entries at once can race.
+    """
+    for cell in cells:
+        for dtype in dtypes:
+            layer = Recurrent(cell, 2, 3, num_layers=2, bidirectional=True, dtype=dtype)
+            x = np.zeros((2, 5, 2), layer.dtype)
+            for n in sorted({1, nthreads}):
+                layer.threads = n
+                y, _ = layer.forward(x, training=True)
+                layer.backward(np.ones_like(y))
+

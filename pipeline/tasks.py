@@ -22,6 +22,14 @@ SPLITS = ("train", "val", "test")
 FRACTIONS = (0.7, 0.15, 0.15)  # contiguous train/val/test shares of a single series
 
 
+class DataError(ValueError):
+    """A data file is corrupt or does not match its header."""
+
+
+class TaskError(ValueError):
+    """A task parameter is out of range; the message names the key."""
+
+
 @dataclasses.dataclass
 class Dataset:
     """Arrays per split plus what a model and a report need to know about them.
@@ -89,10 +97,10 @@ def load(path, made_by="python -m pipeline.generate"):
         stored = header.pop("fingerprint")
         ds = Dataset(splits=splits, **header)
     except Exception as exc:  # zip, JSON or key errors all mean the same thing here
-        raise ValueError(f"data file {path} is corrupt ({type(exc).__name__}: {exc});"
+        raise DataError(f"data file {path} is corrupt ({type(exc).__name__}: {exc});"
                          f" remake it with `{made_by}`") from None
     if ds.fingerprint != stored:
-        raise ValueError(f"data file {path} is corrupt (fingerprint {ds.fingerprint},"
+        raise DataError(f"data file {path} is corrupt (fingerprint {ds.fingerprint},"
                          f" header says {stored}); remake it with `{made_by}`")
     return ds
 
@@ -107,14 +115,14 @@ def _windows(values, length, start, stop):
     """Windows values[i:i+length] -> values[i+length] for i+length in [start+length, stop)."""
     idx = np.arange(start, stop - length)
     if idx.size == 0:
-        raise ValueError(f"a split of {stop - start} points is too short for windows of {length}")
+        raise TaskError(f"task.length {length} is too long: a split has only {stop - start} points")
     x = values[idx[None, :] + np.arange(length)[:, None]]          # (T, N)
     return x[:, :, None], values[idx + length][:, None]            # (T, N, 1), (N, 1)
 
 
 def _check(name, value, low=1):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"task.{name} must be an integer >= {low}, got {value!r}")
+        raise TaskError(f"task.{name} must be an integer >= {low}, got {value!r}")
     return int(value)
 
 
@@ -123,7 +131,7 @@ def sine(length=20, n_points=3000, step=0.1, noise=0.05, seed=0):
     """Noisy sum of sines sampled every `step`; `length` past values predict the next."""
     length, n_points = _check("length", length), _check("n_points", n_points, 10)
     if not noise >= 0:
-        raise ValueError(f"task.noise must be >= 0, got {noise!r}")
+        raise TaskError(f"task.noise must be >= 0, got {noise!r}")
     rng = np.random.default_rng(seed)
     x = np.arange(n_points) * step
     clean = np.sin(np.pi * x / 3) + np.cos(np.pi * x / 3) + np.sin(np.pi * x / 1.5)
@@ -215,7 +223,7 @@ def text(path=None, length=64, max_chars=200_000):
         except FileNotFoundError:
             raise FileNotFoundError(f"task.path {path} does not exist") from None
         except UnicodeDecodeError as exc:
-            raise ValueError(f"task.path {path} is not UTF-8 text ({exc.reason})") from None
+            raise TaskError(f"task.path {path} is not UTF-8 text ({exc.reason})") from None
         source = str(path)
     corpus = corpus[:max_chars]
     bounds = _bounds(len(corpus))
@@ -228,7 +236,7 @@ def text(path=None, length=64, max_chars=200_000):
         ids = np.array([index.get(c, unk) for c in corpus[a:b]], np.int64)
         n = (ids.size - 1) // length
         if n < 1:
-            raise ValueError(f"task.path {source}: the {split} split ({b - a} chars) is shorter"
+            raise TaskError(f"task.path {source}: the {split} split ({b - a} chars) is shorter"
                              f" than one window of {length + 1}")
         starts = np.arange(n) * length
         idx = starts[None, :] + np.arange(length)[:, None]
@@ -261,7 +269,7 @@ def series(dataset="sunspots", length=20):
     Baseline: predicting the training mean (MSE in normalised units).
     """
     if dataset not in SERIES:
-        raise ValueError(f"unknown task.dataset {dataset!r}: expected one of {', '.join(SERIES)}")
+        raise TaskError(f"unknown task.dataset {dataset!r}: expected one of {', '.join(SERIES)}")
     length = _check("length", length)
     raw = _load_series(dataset)
     bounds = _bounds(raw.size)
@@ -282,7 +290,30 @@ GENERATORS = {"sine": sine, "adding": adding, "copy": copy, "text": text, "serie
 
 
 def make(name, **params):
-    """Generate task `name` with its parameters (those of its generator)."""
+    """Generate task `name` with its parameters (those of its generator).
+
+    The parameters are kept in meta["params"], so a saved data set can be
+    matched against a config without regenerating it.
+    """
     if name not in GENERATORS:
-        raise ValueError(f"unknown task {name!r}: expected one of {', '.join(GENERATORS)}")
-    return GENERATORS[name](**params)
+        raise TaskError(f"unknown task {name!r}: expected one of {', '.join(GENERATORS)}")
+    ds = GENERATORS[name](**params)
+    ds.meta["params"] = json.loads(json.dumps(params))
+    ds.fingerprint = ds.compute_fingerprint()
+    return ds
+
+
+def load_or_make(name, params, path):
+    """The data set at `path` if it was made from exactly these parameters, else a fresh one.
+
+    Reads, never writes: sweep jobs reuse `dvc repro`'s output when it matches.
+    """
+    if Path(path).is_file():
+        try:
+            ds = load(path)
+        except ValueError:
+            ds = None
+        if ds is not None and ds.task == name and \
+                ds.meta.get("params") == json.loads(json.dumps(params)):
+            return ds
+    return make(name, **params)

@@ -26,7 +26,12 @@ def pin_kernel_blas():
 
 
 def set_num_threads(n):
-    """Give the kernels n threads (process-wide), and every other BLAS n threads too."""
+    """Give the kernels n threads (process-wide), and every other BLAS n threads too.
+
+    Numba can only go down from NUMBA_NUM_THREADS (which joblib's workers set
+    to their share of the cores), so n is capped there.
+    """
+    n = max(1, min(int(n), numba.config.NUMBA_NUM_THREADS))
     numba.set_num_threads(n)
     threadpool_limits(n, user_api="blas")
     pin_kernel_blas()

@@ -1,0 +1,21 @@
+"""Stage `generate`: make the task's data set from params.yaml.
+
+    python -m pipeline.generate [--params params.yaml]
+
+Writes paths.dataset (an .npz with the splits and the data fingerprint).
+"""
+from . import cli, tasks
+from .config import task_params
+
+
+@cli.one_line_errors
+def main(argv=None):
+    args = cli.stage_arguments("generate", argv)
+    cfg = cli.load_params_file(args.params)
+    ds = tasks.make(cfg.task.name, **task_params(cfg.task))
+    tasks.save(ds, cfg.paths.dataset)
+    print(f"{cfg.task.name}: {ds.fingerprint} -> {cfg.paths.dataset}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""Figures of a run: loss curves, predictions against truth, gradient norms.
+
+Each function takes plain arrays and returns a matplotlib Figure; ``save``
+writes it as PNG. The Agg backend is used, so no display is needed.
+"""
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+MAX_POINTS = 400  # test points drawn in a predictions plot
+
+
+def loss_curves(history):
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(history["epoch"], history["train_loss"], label="train")
+    ax.plot(history["epoch"], history["val_loss"], label="validation")
+    ax.set(xlabel="epoch", ylabel="loss", yscale="log", title="Loss")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def predictions(pred, truth, clean=None, kind="regression"):
+    """Regression: truth and prediction over the first test sequences.
+    Classification: accuracy at each time step."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    if kind == "regression":
+        n = min(MAX_POINTS, len(truth))
+        ax.plot(truth[:n, 0], ".", ms=3, alpha=0.5, label="target")
+        if clean is not None:
+            ax.plot(clean[:n, 0], lw=1, label="noise-free curve")
+        ax.plot(pred[:n, 0], lw=1, label="prediction")
+        ax.set(xlabel="test sequence", ylabel="value", title="Predictions against truth")
+    else:
+        acc = (pred.argmax(-1) == truth).mean(axis=1)
+        ax.plot(np.arange(len(acc)), acc)
+        ax.set(xlabel="time step", ylabel="accuracy", ylim=(0, 1.02),
+               title="Test accuracy per time step")
+    ax.legend() if kind == "regression" else None
+    fig.tight_layout()
+    return fig
+
+
+def hidden_grad_norms(dh_norms):
+    """‖dL/dh_t‖ against t at each diagnosed epoch, first layer, forward direction."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for epoch, norms in sorted(dh_norms.items()):
+        ax.plot(np.arange(norms.shape[-1]), norms[0, 0], label=f"epoch {epoch}")
+    ax.set(xlabel="time step t", ylabel="‖dL/dh_t‖", yscale="log",
+           title="Gradient norm per time step (layer 0)")
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def step_grad_norms(norms):
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(np.asarray(norms, float), lw=0.7)
+    ax.set(xlabel="optimizer step", ylabel="global gradient norm (before clipping)",
+           yscale="log", title="Gradient norm per step")
+    fig.tight_layout()
+    return fig
+
+
+def save(fig, path):
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,151 @@
+"""MLflow tracking: the store, the runs, and what a run records.
+
+The store is MLFLOW_TRACKING_URI, or an SQLite DB at the repository root by
+absolute path (so `dvc exp run --queue`, which runs in .dvc/tmp/exps/...,
+still logs to the main repository). Artifacts go to <root>/mlartifacts.
+Runs end through a context manager, so a failing job is recorded as FAILED
+and never left RUNNING.
+"""
+import contextlib
+import dataclasses
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+PARENT_RUN_ENV = "PIPELINE_MLFLOW_PARENT_RUN_ID"
+METRIC_BATCH = 1000  # MLflow accepts at most 1000 metrics per log_batch call
+
+
+def repo_root():
+    """The repository this run belongs to (outside DVC's temporary experiment copies)."""
+    cwd = Path.cwd().resolve()
+    head, sep, _ = cwd.as_posix().partition("/.dvc/tmp/exps/")
+    if sep:
+        return Path(head)
+    for path in (cwd, *cwd.parents):
+        if (path / "dvc.yaml").is_file() and (path / "conf").is_dir():
+            return path
+    return cwd
+
+
+def tracking_uri():
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{repo_root() / 'mlflow.db'}"
+
+
+def git_commit(root=None):
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=root or repo_root(), check=True,
+                              capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def setup(experiment):
+    """Create the store and the experiment if needed; return the experiment id.
+
+    Call it once in the launching process before jobs fan out: several
+    processes creating a fresh SQLite store at once race.
+    """
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    uri = tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient(uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is not None:
+        return found.experiment_id
+    return client.create_experiment(experiment,
+                                    artifact_location=(repo_root() / "mlartifacts").as_uri())
+
+
+def flatten(node, prefix=""):
+    """{"model": {"cell": "gru"}} -> {"model.cell": "gru"}; lists become strings."""
+    if dataclasses.is_dataclass(node):
+        node = dataclasses.asdict(node)
+    flat = {}
+    for key, value in node.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+class Tracker:
+    """What one run records; metrics go in batches (one call per epoch)."""
+
+    def __init__(self, client, run_id):
+        self.client, self.run_id = client, run_id
+
+    def log_metrics(self, values, step=0):
+        from mlflow.entities import Metric
+
+        now = _now_ms()
+        metrics = [Metric(k, float(v), now, step) for k, v in values.items()]
+        for i in range(0, len(metrics), METRIC_BATCH):
+            self.client.log_batch(self.run_id, metrics=metrics[i:i + METRIC_BATCH])
+
+    def log_epoch(self, row):
+        self.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=row["epoch"])
+
+    def log_series(self, name, values):
+        from mlflow.entities import Metric
+
+        now = _now_ms()
+        metrics = [Metric(name, float(v), now, i) for i, v in enumerate(values)]
+        for i in range(0, len(metrics), METRIC_BATCH):
+            self.client.log_batch(self.run_id, metrics=metrics[i:i + METRIC_BATCH])
+
+    def log_artifacts(self, paths, folder=None):
+        for path in paths:
+            self.client.log_artifact(self.run_id, str(path), folder)
+
+    def log_text(self, text, name):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / name
+            path.write_text(text)
+            self.client.log_artifact(self.run_id, str(path))
+
+    def set_tags(self, tags):
+        for k, v in tags.items():
+            self.client.set_tag(self.run_id, k, str(v))
+
+
+def _now_ms():
+    import time
+    return int(time.time() * 1000)
+
+
+@contextlib.contextmanager
+def run(cfg, run_name=None, tags=None):
+    """An MLflow run for cfg, the child of the sweep's parent run if there is one.
+
+    Logs the flattened config as params (paths excluded). Ends FINISHED, or
+    FAILED when the block raises.
+    """
+    from mlflow.entities import Param
+    from mlflow.tracking import MlflowClient
+
+    experiment_id = setup(cfg.experiment)
+    client = MlflowClient(tracking_uri())
+    root = repo_root()
+    all_tags = {"git_commit": git_commit(root), "mlflow.source.git.commit": git_commit(root)}
+    parent = os.environ.get(PARENT_RUN_ENV)
+    if parent:
+        all_tags["mlflow.parentRunId"] = parent
+    all_tags.update(tags or {})
+    created = client.create_run(experiment_id, run_name=run_name, tags=all_tags)
+    run_id = created.info.run_id
+    status = "FAILED"
+    try:
+        params = {k: v for k, v in flatten(cfg).items() if not k.startswith("paths.")}
+        items = [Param(k, str(v)) for k, v in params.items()]
+        for i in range(0, len(items), 100):
+            client.log_batch(run_id, params=items[i:i + 100])
+        yield Tracker(client, run_id)
+        status = "FINISHED"
+    finally:
+        client.set_terminated(run_id, status)
