@@ -7,6 +7,7 @@ work starts.
 """
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
@@ -250,8 +251,10 @@ def validate(cfg):
         raise ConfigError(f"clip.threshold must be a number > 0, got {cfg.clip.threshold!r}")
     if cfg.task.name not in TASK_CONFIGS:
         raise ConfigError(f"task must be one of {', '.join(TASK_CONFIGS)}, got {cfg.task.name!r}")
-    for key in ("length",):
-        _positive_int(f"task.{key}", getattr(cfg.task, key))
+    _positive_int("task.length", cfg.task.length)
+    path = getattr(cfg.task, "path", None)
+    if path is not None and not Path(path).is_file():
+        raise ConfigError(f"task.path {path} is not a file (null uses Python's pydoc topics)")
     for key in ("epochs", "batch_size", "eval_batch_size", "diagnose_every"):
         _positive_int(f"train.{key}", getattr(cfg.train, key))
     _positive_int("seed", cfg.seed, 0)

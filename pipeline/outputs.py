@@ -30,10 +30,13 @@ def load_params(path, made_by):
 
 
 def write_training(result, out_dir):
-    """history.csv, grad_norms.csv, hidden_grad_norms.csv under out_dir."""
+    """history.csv, grad_norms.csv, hidden_grad_norms.csv under out_dir.
+
+    Wall times stay out (they go to MLflow): these files must repeat bit for bit.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(result.history).to_csv(out / "history.csv", index=False)
+    pd.DataFrame(result.history).drop(columns="seconds").to_csv(out / "history.csv", index=False)
     pd.DataFrame({"step": np.arange(len(result.step_grad_norms)),
                   "grad_norm": result.step_grad_norms}).to_csv(out / "grad_norms.csv", index=False)
     if result.dh_norms:

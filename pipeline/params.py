@@ -7,22 +7,24 @@ This calls DVC's own composition (dvc.utils.hydra.compose_and_dump), so the
 file is byte for byte what `dvc exp run` would write.
 """
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from . import cli
+from .tracking import repo_root
 
 
-def compose(output, overrides=()):
+def compose(output, overrides=(), root=None):
+    """Compose <root>/conf with overrides into output, exactly as DVC does."""
     from dvc.utils.hydra import compose_and_dump
-    compose_and_dump(output, str(ROOT / "conf"), None, "config", str(ROOT), list(overrides))
+    root = root or repo_root()
+    compose_and_dump(output, str(root / "conf"), None, "config", str(root), list(overrides))
 
 
 def main(argv=None):
-    from . import cli
     overrides = sys.argv[1:] if argv is None else argv
     cli.check_group_choices(overrides)
-    compose(ROOT / "params.yaml", overrides)
-    print(f"wrote {ROOT / 'params.yaml'}")
+    out = repo_root() / "params.yaml"
+    compose(out, overrides)
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

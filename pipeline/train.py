@@ -32,27 +32,37 @@ def stage(params_file):
 
 
 def job(node):
-    """One Hydra (multi)run job, in HydraConfig's output dir."""
+    """One Hydra (multi)run job, in HydraConfig's output dir.
+
+    The config was checked before the sweep fanned out (pipeline/sweep.py);
+    what fails after that is recorded as a FAILED run, and the sweep goes on.
+    """
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
     hydra_cfg = HydraConfig.get()
+    sweep = hydra_cfg.mode == RunMode.MULTIRUN
     try:
         cfg = from_node(node)
-        data = tasks.load_or_make(cfg.task.name, task_params(cfg.task),
-                                  tracking.repo_root() / cfg.paths.dataset)
     except cli.EXPECTED_ERRORS as exc:
-        if hydra_cfg.mode == RunMode.MULTIRUN:
-            raise  # recorded as this job's failure; the other jobs go on
+        if sweep:
+            raise
         cli.fail(str(exc).splitlines()[0])
     out = Path(hydra_cfg.runtime.output_dir)
     threads.set_num_threads(int(os.environ.get(JOB_THREADS_ENV, os.cpu_count() or 1)))
     name = hydra_cfg.job.override_dirname or "defaults"
-    with tracking.run(cfg, run_name=name, tags={"source": "hydra",
-                                                "output_dir": str(out)}) as tracker:
-        result = experiment.train_and_record(cfg, data, out, out / "model.npz", tracker,
-                                              figures_dir=out)
-        experiment.evaluate(cfg, data, result.model.params, out, out / "metrics.json")
+    try:
+        with tracking.run(cfg, run_name=name, tags={"source": "hydra",
+                                                    "output_dir": str(out)}) as tracker:
+            data = tasks.load_or_make(cfg.task.name, task_params(cfg.task),
+                                      tracking.repo_root() / cfg.paths.dataset)
+            result = experiment.train_and_record(cfg, data, out, out / "model.npz", tracker,
+                                                 figures_dir=out)
+            experiment.evaluate(cfg, data, result.model.params, out, out / "metrics.json")
+    except cli.EXPECTED_ERRORS as exc:
+        if sweep:
+            raise
+        cli.fail(str(exc).splitlines()[0])
     return result.metrics["test_loss"]
 
 
