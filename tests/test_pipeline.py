@@ -86,7 +86,9 @@ def test_config_errors_are_one_line_naming_the_key(composer, override, message):
 
 # ----- subprocess tests in a fresh repository -----------------------------------------
 def run(args, cwd, check=True, env=None):
-    full = dict(os.environ, **(env or {}))
+    # DVC stages call `python`: make it this interpreter, activated venv or not.
+    path = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
+    full = dict(os.environ, PATH=path, **(env or {}))
     proc = subprocess.run(args, cwd=cwd, capture_output=True, text=True, env=full)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(args)} failed ({proc.returncode}):\n"
