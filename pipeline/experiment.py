@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from . import outputs, training
+from . import outputs, plots, training
 from .tracking import flatten
 
 GENERATE = "python -m pipeline.generate (the `generate` stage of dvc.yaml)"
@@ -64,7 +64,6 @@ def evaluate(cfg, data, params, eval_dir, metrics_path):
                "test_accuracy" if data.kind == "classification" else "test_mse": metric}
     predictions = {"pred": pred, **{k: v for k, v in data.splits["test"].items() if k != "x"}}
     outputs.write_evaluation(metrics, predictions, data.kind, eval_dir, metrics_path)
-    from . import plots
     plots.save(plots.predictions(pred, predictions["y"], predictions.get("clean"), data.kind),
                Path(eval_dir) / "predictions.png")
     return metrics

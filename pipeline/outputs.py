@@ -8,9 +8,6 @@ import pandas as pd
 from . import plots
 from .tasks import DataError
 
-PLOTS = ("loss_curves.png", "predictions.png", "hidden_grad_norms.png", "step_grad_norms.png")
-
-
 def save_params(params, path):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

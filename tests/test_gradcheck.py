@@ -1,5 +1,4 @@
 """Backward through time against central finite differences, in float64."""
-import itertools
 
 import numpy as np
 import pytest

@@ -79,3 +79,19 @@ def test_packed_gemm_matches_numpy(dtype, B, K, N):
     gemm_packed(a, wp, N, out, False, r0, r1)
     np.testing.assert_allclose(out[r0:r1], a[r0:r1] @ w.T, rtol=tol, atol=tol * K)
     assert not out[:r0].any()
+
+
+def test_kernel_cache_is_stamped_with_the_whole_kernels_package():
+    """A change to a shared helper (activations, blas, bptt) must invalidate every kernel."""
+    import inspect
+
+    from numba.core import caching
+
+    from pipeline import jitcache
+    from pipeline.kernels import lstm
+
+    impl = caching.FunctionCache(lstm.lstm_forward.py_func)._impl
+    assert impl.locator.get_source_stamp() == jitcache.kernels_stamp()
+    other = caching.FunctionCache(_apply.py_func)._impl  # outside pipeline/kernels
+    assert other.locator.get_source_stamp() != jitcache.kernels_stamp()
+    assert inspect.getfile(lstm.lstm_forward.py_func).endswith("kernels/lstm.py")

@@ -25,7 +25,7 @@ import time
 import numba
 import numpy as np
 from .. import threads
-from ..nn import Recurrent
+from ..nn import GATES, Recurrent
 from . import reference
 
 # (B, T, D, H, layers, bidirectional)
@@ -36,7 +36,6 @@ CONFIGS = {
     "c4": (32, 100, 64, 128, 2, True),
 }
 CELLS = ("lstm", "gru", "rnn")
-GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 PEERS = ("torch", "numpy", "ours")
 
 
