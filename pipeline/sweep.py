@@ -3,17 +3,19 @@
 Before any job starts, in the launching process:
 1. every job's config is composed and checked: a bad value stops the sweep
    with one line naming the key, before anything runs;
-2. the cores are divided among the parallel jobs (PIPELINE_JOB_THREADS);
-3. the Numba cache is warmed for the sweep's cells and dtypes, so jobs load
+2. the Numba cache is warmed for the sweep's cells and dtypes, so jobs load
    kernels instead of compiling them at once and racing on the cache;
-4. the MLflow store and experiment are created (a fresh SQLite store races
-   too) and a parent run opened; jobs log child runs under it.
+3. the MLflow store and experiment are created (a fresh SQLite store races
+   too) and a parent run opened, tagged with the sweep folder; each job
+   finds it there and logs a child run under it.
 At the end the parent run is closed: FINISHED, or FAILED if a job failed or
 the sweep stopped (an atexit hook, since Hydra skips on_multirun_end then).
+A child still RUNNING then (its process was killed) is marked FAILED.
 """
 import atexit
 import itertools
 import os
+from pathlib import Path
 
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -22,7 +24,6 @@ from hydra.types import RunMode
 
 from . import cli, tracking
 from .config import ConfigError, from_node
-from .train import JOB_THREADS_ENV
 
 
 def job_overrides(task_overrides):
@@ -53,39 +54,35 @@ class SweepCallback(Callback):
                 cfgs.append(from_node(node))
             except ConfigError as exc:
                 cli.fail(f"{exc} (job {' '.join(overrides)})")
-        n_jobs = config.hydra.launcher.get("n_jobs", 1) or 1
-        cores = os.cpu_count() or 1
-        parallel = min(len(jobs), cores if n_jobs < 0 else n_jobs)
-        per_job = max(1, cores // max(1, parallel))
-        os.environ[JOB_THREADS_ENV] = str(per_job)
-
         from .nn import warm_up
         warm_up(cells=sorted({c.model.cell for c in cfgs}),
-                dtypes=sorted({c.model.dtype for c in cfgs}), nthreads=per_job)
+                dtypes=sorted({c.model.dtype for c in cfgs}), nthreads=os.cpu_count() or 1)
 
-        os.environ["MLFLOW_TRACKING_URI"] = tracking.tracking_uri()
         experiment_id = tracking.setup(cfgs[0].experiment)
         from mlflow.tracking import MlflowClient
         self.client = MlflowClient(tracking.tracking_uri())
-        sweep_dir = str(config.hydra.sweep.dir)
-        run = self.client.create_run(experiment_id, run_name=f"sweep {os.path.basename(sweep_dir)}",
-                                     tags={"source": "hydra sweep", "sweep_dir": sweep_dir,
+        sweep_dir = str(Path(str(config.hydra.sweep.dir)).resolve())
+        run = self.client.create_run(experiment_id, run_name=f"sweep {Path(sweep_dir).name}",
+                                     tags={"source": tracking.SWEEP_SOURCE, "sweep_dir": sweep_dir,
                                            "jobs": str(len(jobs)),
                                            "overrides": " ".join(config.hydra.overrides.task),
                                            "git_commit": tracking.git_commit()})
         self.parent = run.info.run_id
-        os.environ[tracking.PARENT_RUN_ENV] = self.parent
         atexit.register(self._close, "FAILED")
 
     def on_multirun_end(self, config, **kwargs):
         self._close("FINISHED")
 
     def _close(self, status):
-        if self.parent is not None:
-            failed = self.client.search_runs(
-                [self.client.get_run(self.parent).info.experiment_id],
-                filter_string=f"tags.mlflow.parentRunId = '{self.parent}' and "
-                              "attributes.status = 'FAILED'")
-            self.client.set_terminated(self.parent, "FAILED" if failed else status)
-            self.parent = None
-            os.environ.pop(tracking.PARENT_RUN_ENV, None)
+        if self.parent is None:
+            return
+        experiment = self.client.get_run(self.parent).info.experiment_id
+        children = self.client.search_runs(
+            [experiment], filter_string=f"tags.mlflow.parentRunId = '{self.parent}'")
+        for child in children:
+            if child.info.status == "RUNNING":  # its job died without closing it
+                self.client.set_tag(child.info.run_id, "failure", "the job's process died")
+                self.client.set_terminated(child.info.run_id, "FAILED")
+        failed = any(c.info.status in ("RUNNING", "FAILED") for c in children)
+        self.client.set_terminated(self.parent, "FAILED" if failed else status)
+        self.parent = None

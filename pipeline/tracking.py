@@ -1,8 +1,9 @@
 """MLflow tracking: the store, the runs, and what a run records.
 
-The store is MLFLOW_TRACKING_URI, or an SQLite DB at the repository root by
-absolute path (so `dvc exp run --queue`, which runs in .dvc/tmp/exps/...,
-still logs to the main repository). Artifacts go to <root>/mlartifacts.
+The store is MLFLOW_TRACKING_URI (e.g. a server: scripts/tracking-server), or
+an SQLite DB at the repository root by absolute path (so `dvc exp run
+--queue`, which runs in .dvc/tmp/exps/..., still logs to the main
+repository); with SQLite, artifacts go to <root>/mlartifacts.
 Runs end through a context manager, so a failing job is recorded as FAILED
 and never left RUNNING.
 """
@@ -13,7 +14,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-PARENT_RUN_ENV = "PIPELINE_MLFLOW_PARENT_RUN_ID"
+SWEEP_SOURCE = "hydra sweep"  # the `source` tag of a sweep's parent run
 METRIC_BATCH = 1000  # MLflow accepts at most 1000 metrics per log_batch call
 
 
@@ -56,8 +57,10 @@ def setup(experiment):
     found = client.get_experiment_by_name(experiment)
     if found is not None:
         return found.experiment_id
-    return client.create_experiment(experiment,
-                                    artifact_location=(repo_root() / "mlartifacts").as_uri())
+    # A local store keeps artifacts beside it; a server has its own (proxied) store.
+    local = uri.startswith(("sqlite:", "file:")) or "://" not in uri
+    return client.create_experiment(
+        experiment, artifact_location=(repo_root() / "mlartifacts").as_uri() if local else None)
 
 
 def flatten(node, prefix=""):
@@ -119,9 +122,28 @@ def _now_ms():
     return int(time.time() * 1000)
 
 
+def sweep_parent(experiment, sweep_dir):
+    """The id of the open parent run of the sweep writing to sweep_dir, or None.
+
+    Jobs find their parent through the store, by a tag, so that a job on
+    another machine needs nothing from the launching host's environment.
+    """
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri())
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return None
+    runs = client.search_runs(
+        [found.experiment_id], max_results=1, order_by=["attributes.start_time DESC"],
+        filter_string=f"tags.source = '{SWEEP_SOURCE}' and tags.sweep_dir = '{sweep_dir}'"
+                      " and attributes.status = 'RUNNING'")
+    return runs[0].info.run_id if runs else None
+
+
 @contextlib.contextmanager
-def run(cfg, run_name=None, tags=None):
-    """An MLflow run for cfg, the child of the sweep's parent run if there is one.
+def run(cfg, run_name=None, tags=None, parent=None):
+    """An MLflow run for cfg, a child of run `parent` if given.
 
     Logs the flattened config as params (paths excluded). Ends FINISHED, or
     FAILED when the block raises.
@@ -133,7 +155,6 @@ def run(cfg, run_name=None, tags=None):
     client = MlflowClient(tracking_uri())
     root = repo_root()
     all_tags = {"git_commit": git_commit(root), "mlflow.source.git.commit": git_commit(root)}
-    parent = os.environ.get(PARENT_RUN_ENV)
     if parent:
         all_tags["mlflow.parentRunId"] = parent
     all_tags.update(tags or {})

@@ -18,7 +18,6 @@ from pathlib import Path
 from . import cli, experiment, tasks, threads, tracking
 from .config import from_node, task_params
 
-JOB_THREADS_ENV = "PIPELINE_JOB_THREADS"
 
 
 @cli.one_line_errors
@@ -29,6 +28,18 @@ def stage(params_file):
     with tracking.run(cfg, run_name=f"dvc {cfg.model.cell} {cfg.task.name}",
                       tags={"source": "dvc repro"}) as tracker:
         experiment.train_and_record(cfg, data, cfg.paths.train, cfg.paths.model, tracker)
+
+
+def job_threads(hydra_cfg):
+    """Threads for this job: the CPUs Ray gave its task, else the cores / parallel jobs."""
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
+        if cpus:
+            return max(1, int(cpus))
+    cores = os.cpu_count() or 1
+    n_jobs = hydra_cfg.launcher.get("n_jobs") if hydra_cfg.mode.name == "MULTIRUN" else 1
+    return max(1, cores // (cores if not n_jobs or n_jobs < 0 else n_jobs))
 
 
 def job(node):
@@ -49,11 +60,13 @@ def job(node):
             raise
         cli.fail(str(exc).splitlines()[0])
     out = Path(hydra_cfg.runtime.output_dir)
-    threads.set_num_threads(int(os.environ.get(JOB_THREADS_ENV, os.cpu_count() or 1)))
+    threads.set_num_threads(job_threads(hydra_cfg))
     name = hydra_cfg.job.override_dirname or "defaults"
+    parent = tracking.sweep_parent(cfg.experiment, str(Path(hydra_cfg.sweep.dir).resolve())) \
+        if sweep else None
     try:
-        with tracking.run(cfg, run_name=name, tags={"source": "hydra",
-                                                    "output_dir": str(out)}) as tracker:
+        with tracking.run(cfg, run_name=name, parent=parent,
+                          tags={"source": "hydra", "output_dir": str(out)}) as tracker:
             data = tasks.load_or_make(cfg.task.name, task_params(cfg.task),
                                       tracking.repo_root() / cfg.paths.dataset)
             result = experiment.train_and_record(cfg, data, out, out / "model.npz", tracker,
