@@ -1,30 +1,19 @@
 """The pipeline: conf/ and params.yaml, DVC stages, sweeps, MLflow, bad input.
 
-Subprocess tests run in a fresh git + DVC repository in a temporary folder:
-conf/, dvc.yaml and .dvc/ are copied, pipeline/ is linked (so Numba's cache
-is shared), and the MLflow store is that folder's own mlflow.db.
+Subprocess tests run in a fresh git + DVC repository in a temporary folder
+(tests/projects.py); the MLflow store is that folder's own mlflow.db.
 """
 import dataclasses
 import json
-import os
-import shutil
-import sqlite3
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import yaml
 from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
 
 from pipeline import config, params
+from projects import ROOT, make_project, py, run, sqlite_runs, tool
 
-ROOT = Path(__file__).resolve().parent.parent
 CONF = ROOT / "conf"
-TINY = {"train": {"epochs": 2, "batch_size": 16, "diagnose_every": 1},
-        "model": {"hidden_size": 8},
-        "task": {"n_points": 400, "length": 10}}
 
 
 # ----- conf/ and params.yaml ----------------------------------------------------
@@ -85,63 +74,17 @@ def test_config_errors_are_one_line_naming_the_key(composer, override, message):
 
 
 # ----- subprocess tests in a fresh repository -----------------------------------------
-def run(args, cwd, check=True, env=None):
-    # DVC stages call `python`: make it this interpreter, activated venv or not.
-    path = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
-    full = dict(os.environ, PATH=path, **(env or {}))
-    proc = subprocess.run(args, cwd=cwd, capture_output=True, text=True, env=full)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} failed ({proc.returncode}):\n"
-                             f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return proc
-
-
-def py(*args):
-    return [sys.executable, "-m", *args]
-
-
-def dvc(*args):
-    return [str(Path(sys.executable).parent / "dvc"), *args]
-
-
 @pytest.fixture
 def project(tmp_path):
     """A fresh git + DVC repository with this project's pipeline, at tiny sizes."""
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    for name in ("conf", ".dvc"):
-        shutil.copytree(ROOT / name, repo / name,
-                        ignore=shutil.ignore_patterns("tmp", "cache", "config.local"))
-    for name in ("dvc.yaml", ".dvcignore", ".gitignore"):
-        shutil.copy(ROOT / name, repo / name)
-    (repo / "pipeline").symlink_to(ROOT / "pipeline")
-    conf = OmegaConf.load(repo / "conf" / "config.yaml")
-    conf.train.update(TINY["train"])
-    conf.model.update(TINY["model"])
-    OmegaConf.save(conf, repo / "conf" / "config.yaml")
-    task = OmegaConf.load(repo / "conf" / "task" / "sine.yaml")
-    task.update(TINY["task"])
-    OmegaConf.save(task, repo / "conf" / "task" / "sine.yaml")
-    run(py("pipeline.params"), repo)
-    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@t"}
-    run(["git", "init", "-q"], repo)
-    run(["git", "add", "-A"], repo)
-    run(["git", "commit", "-qm", "init"], repo, env=env)
-    os.environ.update(env)
-    return repo
+    return make_project(tmp_path / "repo")
 
 
-def mlflow_runs(repo):
-    """(name, status, parent id, source) of every run in the project's store."""
-    db = sqlite3.connect(repo / "mlflow.db")
-    rows = db.execute("""
-        SELECT r.name, r.status, r.run_uuid,
-               (SELECT value FROM tags t WHERE t.run_uuid = r.run_uuid AND t.key = 'mlflow.parentRunId'),
-               (SELECT value FROM tags t WHERE t.run_uuid = r.run_uuid AND t.key = 'source')
-        FROM runs r""").fetchall()
-    db.close()
-    return rows
+def dvc(*args):
+    return tool("dvc", *args)
+
+
+mlflow_runs = sqlite_runs
 
 
 def test_dvc_pipeline_runs_on_a_fresh_repo_and_repeats_exactly(project):
@@ -162,6 +105,22 @@ def test_dvc_pipeline_runs_on_a_fresh_repo_and_repeats_exactly(project):
     runs = mlflow_runs(project)
     assert len(runs) == 2, "one run per time the train stage ran"
     assert {(status, source) for _, status, _, _, source in runs} == {("FINISHED", "dvc repro")}
+
+
+def test_dvc_remote_push_and_pull_restore_the_outputs(project, tmp_path):
+    run(dvc("remote", "add", "-d", "shared", str(tmp_path / "remote")), project)
+    run(dvc("repro"), project)
+    run(dvc("push"), project)
+    run(["git", "add", "-A"], project)
+    run(["git", "commit", "-qm", "results"], project)
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(project), str(clone)], tmp_path)
+    (clone / "pipeline").unlink(missing_ok=True)
+    (clone / "pipeline").symlink_to(ROOT / "pipeline")
+    run(dvc("pull"), clone)
+    for name in ("dataset.npz", "model.npz", "metrics.json", "train/history.csv"):
+        assert (clone / "data" / name).read_bytes() == (project / "data" / name).read_bytes()
+    assert "Data and pipelines are up to date" in run(dvc("repro"), clone).stdout
 
 
 def test_dvc_experiments_compose_conf_with_set_params(project):
