@@ -19,7 +19,6 @@ from . import cli, experiment, tasks, threads, tracking
 from .config import from_node, task_params
 
 
-
 @cli.one_line_errors
 def stage(params_file):
     cfg = cli.load_params_file(params_file)
@@ -53,19 +52,14 @@ def job(node):
 
     hydra_cfg = HydraConfig.get()
     sweep = hydra_cfg.mode == RunMode.MULTIRUN
+    out = Path(hydra_cfg.runtime.output_dir)
     try:
         cfg = from_node(node)
-    except cli.EXPECTED_ERRORS as exc:
-        if sweep:
-            raise
-        cli.fail(str(exc).splitlines()[0])
-    out = Path(hydra_cfg.runtime.output_dir)
-    threads.set_num_threads(job_threads(hydra_cfg))
-    name = hydra_cfg.job.override_dirname or "defaults"
-    parent = tracking.sweep_parent(cfg.experiment, str(Path(hydra_cfg.sweep.dir).resolve())) \
-        if sweep else None
-    try:
-        with tracking.run(cfg, run_name=name, parent=parent,
+        threads.set_num_threads(job_threads(hydra_cfg))
+        parent = tracking.sweep_parent(cfg.experiment, str(Path(hydra_cfg.sweep.dir).resolve())) \
+            if sweep else None
+        with tracking.run(cfg, run_name=hydra_cfg.job.override_dirname or "defaults",
+                          parent=parent,
                           tags={"source": "hydra", "output_dir": str(out)}) as tracker:
             data = tasks.load_or_make(cfg.task.name, task_params(cfg.task),
                                       tracking.repo_root() / cfg.paths.dataset)
@@ -74,7 +68,7 @@ def job(node):
             experiment.evaluate(cfg, data, result.model.params, out, out / "metrics.json")
     except cli.EXPECTED_ERRORS as exc:
         if sweep:
-            raise
+            raise  # recorded as this job's failure; the other jobs go on
         cli.fail(str(exc).splitlines()[0])
     return result.metrics["test_loss"]
 
