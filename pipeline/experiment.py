@@ -60,10 +60,19 @@ def evaluate(cfg, data, params, eval_dir, metrics_path):
     model = training.build_model(cfg, data)
     model.load_params(params)
     loss, metric, pred = training.evaluate(model, data, "test", cfg.train.eval_batch_size)
+    predictions = {"pred": pred, **{k: v for k, v in data.splits["test"].items() if k != "x"}}
+    return record_evaluation(data, loss, metric, predictions, eval_dir, metrics_path)
+
+
+def record_evaluation(data, loss, metric, predictions, eval_dir, metrics_path, figure=True):
+    """Write what `evaluate` found (or what training's own test pass found).
+
+    figure: draw predictions.png (train_and_record has drawn it when given figures_dir).
+    """
     metrics = {"test_loss": loss, "baseline": data.baseline,
                "test_accuracy" if data.kind == "classification" else "test_mse": metric}
-    predictions = {"pred": pred, **{k: v for k, v in data.splits["test"].items() if k != "x"}}
     outputs.write_evaluation(metrics, predictions, data.kind, eval_dir, metrics_path)
-    plots.save(plots.predictions(pred, predictions["y"], predictions.get("clean"), data.kind),
-               Path(eval_dir) / "predictions.png")
+    if figure:
+        plots.save(plots.predictions(predictions["pred"], predictions["y"], predictions.get("clean"),
+                                     data.kind), Path(eval_dir) / "predictions.png")
     return metrics

@@ -153,8 +153,8 @@ def run(cfg, run_name=None, tags=None, parent=None):
 
     experiment_id = setup(cfg.experiment)
     client = MlflowClient(tracking_uri())
-    root = repo_root()
-    all_tags = {"git_commit": git_commit(root), "mlflow.source.git.commit": git_commit(root)}
+    commit = git_commit()
+    all_tags = {"git_commit": commit, "mlflow.source.git.commit": commit}
     if parent:
         all_tags["mlflow.parentRunId"] = parent
     all_tags.update(tags or {})

@@ -65,7 +65,9 @@ def job(node):
                                       tracking.repo_root() / cfg.paths.dataset)
             result = experiment.train_and_record(cfg, data, out, out / "model.npz", tracker,
                                                  figures_dir=out)
-            experiment.evaluate(cfg, data, result.model.params, out, out / "metrics.json")
+            experiment.record_evaluation(data, result.metrics["test_loss"],
+                                         result.metrics["test_metric"], result.predictions,
+                                         out, out / "metrics.json", figure=False)
     except cli.EXPECTED_ERRORS as exc:
         if sweep:
             raise  # recorded as this job's failure; the other jobs go on
