@@ -10,7 +10,9 @@ Before any job starts, in the launching process:
    finds it there and logs a child run under it.
 At the end the parent run is closed: FINISHED, or FAILED if a job failed or
 the sweep stopped (an atexit hook, since Hydra skips on_multirun_end then).
-A child still RUNNING then (its process was killed) is marked FAILED.
+A child still RUNNING then (its process was killed) is marked FAILED, and a
+job that left no run at all (killed before it logged, or never started) gets
+a FAILED child run under its own name, so every job of the sweep shows.
 """
 import atexit
 import itertools
@@ -43,6 +45,7 @@ class SweepCallback(Callback):
     def __init__(self):
         self.parent = None
         self.client = None
+        self.run_names = []  # each job's child-run name, as pipeline.train names it
 
     def on_multirun_start(self, config, config_name=None, **kwargs):
         jobs = job_overrides(config.hydra.overrides.task)
@@ -54,6 +57,7 @@ class SweepCallback(Callback):
                 cfgs.append(from_node(node))
             except ConfigError as exc:
                 cli.fail(f"{exc} (job {' '.join(overrides)})")
+            self.run_names.append(node.hydra.job.override_dirname or "defaults")
         from .nn import warm_up
         warm_up(cells=sorted({c.model.cell for c in cfgs}),
                 dtypes=sorted({c.model.dtype for c in cfgs}), nthreads=os.cpu_count() or 1)
@@ -83,6 +87,13 @@ class SweepCallback(Callback):
             if child.info.status == "RUNNING":  # its job died without closing it
                 self.client.set_tag(child.info.run_id, "failure", "the job's process died")
                 self.client.set_terminated(child.info.run_id, "FAILED")
-        failed = any(c.info.status in ("RUNNING", "FAILED") for c in children)
+        logged = {c.info.run_name for c in children}
+        missing = [name for name in self.run_names if name not in logged]
+        for name in missing:
+            run = self.client.create_run(experiment, run_name=name, tags={
+                "mlflow.parentRunId": self.parent, "source": tracking.JOB_SOURCE,
+                "failure": "the job logged nothing: its process died first, or it never started"})
+            self.client.set_terminated(run.info.run_id, "FAILED")
+        failed = missing or any(c.info.status in ("RUNNING", "FAILED") for c in children)
         self.client.set_terminated(self.parent, "FAILED" if failed else status)
         self.parent = None

@@ -10,11 +10,13 @@ and never left RUNNING.
 import contextlib
 import dataclasses
 import os
+import socket
 import subprocess
 import tempfile
 from pathlib import Path
 
 SWEEP_SOURCE = "hydra sweep"  # the `source` tag of a sweep's parent run
+JOB_SOURCE = "hydra"  # the `source` tag of a Hydra job's run (a sweep's children)
 METRIC_BATCH = 1000  # MLflow accepts at most 1000 metrics per log_batch call
 
 
@@ -145,8 +147,9 @@ def sweep_parent(experiment, sweep_dir):
 def run(cfg, run_name=None, tags=None, parent=None):
     """An MLflow run for cfg, a child of run `parent` if given.
 
-    Logs the flattened config as params (paths excluded). Ends FINISHED, or
-    FAILED when the block raises.
+    Logs the flattened config as params (paths excluded) and tags the run
+    with the host and process that ran it (on a cluster, where a job ran).
+    Ends FINISHED, or FAILED when the block raises.
     """
     from mlflow.entities import Param
     from mlflow.tracking import MlflowClient
@@ -154,7 +157,8 @@ def run(cfg, run_name=None, tags=None, parent=None):
     experiment_id = setup(cfg.experiment)
     client = MlflowClient(tracking_uri())
     commit = git_commit()
-    all_tags = {"git_commit": commit, "mlflow.source.git.commit": commit}
+    all_tags = {"git_commit": commit, "mlflow.source.git.commit": commit,
+                "host": socket.gethostname(), "pid": str(os.getpid())}
     if parent:
         all_tags["mlflow.parentRunId"] = parent
     all_tags.update(tags or {})

@@ -60,7 +60,7 @@ def job(node):
             if sweep else None
         with tracking.run(cfg, run_name=hydra_cfg.job.override_dirname or "defaults",
                           parent=parent,
-                          tags={"source": "hydra", "output_dir": str(out)}) as tracker:
+                          tags={"source": tracking.JOB_SOURCE, "output_dir": str(out)}) as tracker:
             data = tasks.load_or_make(cfg.task.name, task_params(cfg.task),
                                       tracking.repo_root() / cfg.paths.dataset)
             result = experiment.train_and_record(cfg, data, out, out / "model.npz", tracker,

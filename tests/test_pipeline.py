@@ -165,6 +165,34 @@ def test_a_failing_job_is_recorded_and_the_others_run(project):
     assert "RUNNING" not in {r[1] for r in runs}
 
 
+
+def test_sweep_end_closes_every_job_run_failed_even_a_job_that_logged_nothing(tmp_path):
+    """A job killed before it opened its run still shows in the sweep, FAILED."""
+    from mlflow.tracking import MlflowClient
+
+    from pipeline.sweep import SweepCallback
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.create_experiment("closing", artifact_location=str(tmp_path / "art"))
+    parent = client.create_run(experiment, run_name="sweep").info.run_id
+    child = {"mlflow.parentRunId": parent}
+    done = client.create_run(experiment, run_name="model.cell=rnn", tags=child).info.run_id
+    client.set_terminated(done, "FINISHED")
+    client.create_run(experiment, run_name="model.cell=gru", tags=child)  # killed mid-job
+    callback = SweepCallback()
+    callback.client, callback.parent = client, parent
+    callback.run_names = ["model.cell=rnn", "model.cell=gru", "model.cell=lstm"]
+    callback._close("FINISHED")
+    runs = {r.info.run_name: r for r in client.search_runs([experiment])}
+    assert runs["sweep"].info.status == "FAILED"
+    assert runs["model.cell=rnn"].info.status == "FINISHED"
+    assert runs["model.cell=gru"].info.status == "FAILED"
+    assert runs["model.cell=gru"].data.tags["failure"] == "the job's process died"
+    never = runs["model.cell=lstm"]
+    assert never.info.status == "FAILED" and never.data.tags["mlflow.parentRunId"] == parent
+    assert never.data.tags["failure"].startswith("the job logged nothing")
+    assert len(runs) == 4
+
 @pytest.mark.parametrize("args,message", [
     (["optimizer=adamax"], "optimizer=adamax is not an option: expected one of adagrad, adam,"
                            " adamw, rmsprop, sgd"),

@@ -69,11 +69,18 @@ def sweep(cluster, project, experiment, *overrides, background=False):
               f"hydra.launcher.ray.init.address={cluster['address']}",
               f"experiment={experiment}", *overrides)
     env = {"MLFLOW_TRACKING_URI": cluster["uri"]}
-    if background:
+    if background:  # output to a file, so a full pipe never stalls the sweep
         path = str(Path(os.sys.executable).parent) + os.pathsep + os.environ["PATH"]
-        return subprocess.Popen(args, cwd=project, env=dict(os.environ, PATH=path, **env),
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        with open(project / f"{experiment}.log", "w") as log:
+            return subprocess.Popen(args, cwd=project, env=dict(os.environ, PATH=path, **env),
+                                    stdout=log, stderr=subprocess.STDOUT)
     return run(args, project, env=env, check=False)
+
+
+def finish(proc, project, experiment, timeout):
+    """Wait for a background sweep; its return code and output."""
+    proc.wait(timeout=timeout)
+    return proc.returncode, (project / f"{experiment}.log").read_text()
 
 
 def runs_of(cluster, experiment):
@@ -110,27 +117,33 @@ def test_ray_sweep_logs_four_children_under_one_parent_on_the_server(cluster, pr
     print(f"4-job Ray sweep: {seconds:.1f} s")
 
 
-def _workers():
-    return [p for p in psutil.process_iter(["pid", "cmdline"])
-            if p.info["cmdline"] and p.info["cmdline"][0].startswith("ray::_run_job")]
+def _training_run(cluster, experiment, deadline):
+    """A sweep job's RUNNING child run once it has logged an epoch: the job is mid-training."""
+    while time.time() < deadline:
+        client, runs = runs_of(cluster, experiment)
+        for r in runs:
+            if r.info.status == "RUNNING" and r.data.tags.get("mlflow.parentRunId") \
+                    and client.get_metric_history(r.info.run_id, "val_loss"):
+                return r
+        time.sleep(0.5)
+    raise AssertionError(f"no job of {experiment} logged an epoch in time")
 
 
 def test_killed_worker_fails_its_job_only_and_the_job_reruns(cluster, project):
     proc = sweep(cluster, project, "ray-kill", *JOBS, *LONG, background=True)
-    deadline = time.time() + 120
-    while not _workers() and time.time() < deadline:
-        time.sleep(0.5)
-    time.sleep(4)  # well inside the first job
-    victim = _workers()[0]
-    os.kill(victim.pid, signal.SIGKILL)
-    out, _ = proc.communicate(timeout=600)
-    assert proc.returncode != 0, out[-2000:]
+    victim = _training_run(cluster, "ray-kill", time.time() + 180)
+    pid = int(victim.data.tags["pid"])
+    assert psutil.Process(pid).cmdline()[0].startswith("ray::_run_job")
+    os.kill(pid, signal.SIGKILL)
+    code, out = finish(proc, project, "ray-kill", timeout=600)
+    assert code != 0, out[-2000:]
     client, runs = runs_of(cluster, "ray-kill")
     parent, children = split(runs)
     statuses = sorted(c.info.status for c in children)
     assert statuses == ["FAILED", "FINISHED", "FINISHED", "FINISHED"], out[-3000:]
     assert parent.info.status == "FAILED"
     failed = next(c for c in children if c.info.status == "FAILED")
+    assert failed.info.run_id == victim.info.run_id
     assert failed.data.tags.get("failure") == "the job's process died"
     # rerun only the failed job: its overrides are its run name
     overrides = [o for o in failed.info.run_name.split(",") if not o.startswith("experiment=")]
@@ -144,13 +157,10 @@ def test_killed_worker_fails_its_job_only_and_the_job_reruns(cluster, project):
 
 def test_tracking_server_restart_mid_sweep_loses_no_metrics(cluster, project):
     proc = sweep(cluster, project, "ray-restart", *JOBS, *LONG, background=True)
-    deadline = time.time() + 120
-    while not _workers() and time.time() < deadline:
-        time.sleep(0.5)
-    time.sleep(2)
+    _training_run(cluster, "ray-restart", time.time() + 180)
     run([str(SERVER), "restart", str(cluster["home"] / "tracking")], cluster["home"],
         env=cluster["ports"])
-    out, _ = proc.communicate(timeout=900)
+    code, out = finish(proc, project, "ray-restart", timeout=900)
     client, runs = runs_of(cluster, "ray-restart")
     parent, children = split(runs)
     assert len(children) == 4
@@ -159,5 +169,5 @@ def test_tracking_server_restart_mid_sweep_loses_no_metrics(cluster, project):
         if child.info.status == "FINISHED":  # nothing lost
             assert len(client.get_metric_history(child.info.run_id, "val_loss")) == 30
         else:  # or failed, saying why
-            assert child.info.status == "FAILED" and proc.returncode != 0
-    assert proc.returncode != 0 or parent.info.status == "FINISHED", out[-3000:]
+            assert child.info.status == "FAILED" and code != 0
+    assert code != 0 or parent.info.status == "FINISHED", out[-3000:]
