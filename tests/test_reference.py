@@ -1,10 +1,12 @@
-"""The benchmark's NumPy per-step peer computes what PyTorch computes."""
+"""The benchmark: its NumPy per-step peer computes what PyTorch computes, and its
+bounds are bounds."""
 import numpy as np
 import pytest
 import torch
 
 from oracle import rel_err, torch_twin
 from pipeline.bench import reference
+from pipeline.bench.__main__ import gemm_flops, main
 from pipeline.nn import Recurrent
 
 
@@ -24,3 +26,16 @@ def test_reference_matches_torch(cell, bidirectional):
     assert rel_err(dx, xt.grad.numpy()) < 1e-12
     for name, p in module.named_parameters():
         assert rel_err(grads[name], p.grad.numpy()) < 1e-12, name
+
+
+def test_bench_row_respects_its_own_bounds(capsys):
+    """No peer beats the peak bound: a wrong FLOP count or peak would show here."""
+    rows = main(["--threads", "1", "--dtypes", "float64", "--cells", "gru",
+                 "--configs", "c1", "--reps", "3"])
+    (row,) = rows
+    assert row["ratio_torch"] > row["peak_bound"] > 0
+    peak_ms = row["peak_bound"] * row["torch_ms"]  # all the FLOPs at peak
+    assert row["gemms_ms"] > 0.9 * peak_ms and row["ours_ms"] > 0.9 * peak_ms
+    out = capsys.readouterr().out
+    assert "peak" in out and "| 1 | float64 | gru | c1 |" in out
+    assert gemm_flops("gru", 32, 100, 1, 32, 1, False) == 6 * 100 * 32 * 96 * (1 + 32)

@@ -9,6 +9,14 @@ x requires grad in PyTorch, so all three compute the same gradients.
 GFLOP/s counts the GEMM work of forward and backward, 6 T B G (D + H) per
 layer and direction, for all three alike.
 
+Two bounds sit beside them, to tell the cost of the work from the cost of the
+code. "GEMMs ms" runs only the matrix products every implementation of these
+layers has to do, at our shapes, on NumPy's BLAS (interleaved like the rest;
+no gate math, no memory traffic between them). "peak bound" is the time of
+all those FLOPs at this machine's peak, a square GEMM measured in the same
+process (GF/s in the header), as a fraction of PyTorch's time: no
+implementation doing this work can reach a ratio below it.
+
 OpenBLAS reads OPENBLAS_CORETYPE once at load; the table header says which
 kernel it chose. To measure with the CPU's own kernels, unset the variables
 in the command only:  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m pipeline.bench
@@ -36,7 +44,8 @@ CONFIGS = {
     "c4": (32, 100, 64, 128, 2, True),
 }
 CELLS = ("lstm", "gru", "rnn")
-PEERS = ("torch", "numpy", "ours")
+PEERS = ("torch", "numpy", "ours", "gemms")
+PEAK_N = 2048  # the square GEMM that measures the machine's peak
 
 
 def gemm_flops(cell, B, T, D, H, layers, bidirectional):
@@ -84,7 +93,54 @@ def _runners(cell, config, dtype, torch):
         y, tape = reference.forward(layer.params, cell, x, layers, bidirectional)
         reference.backward(layer.params, cell, dy, tape, layers, bidirectional)
 
-    return {"torch": torch_run, "numpy": numpy_run, "ours": ours}
+    return {"torch": torch_run, "numpy": numpy_run, "ours": ours,
+            "gemms": _gemms_only(cell, config, dtype)}
+
+
+def _gemms_only(cell, config, dtype):
+    """A closure doing only the GEMMs of forward + backward, at our layer's shapes.
+
+    Per layer and direction: the input projection, one product per step
+    forward and one back, dx, dW_ih and dW_hh (NumPy's BLAS, preallocated).
+    """
+    B, T, D, H, layers, bidirectional = config
+    dirs = 2 if bidirectional else 1
+    G = GATES[cell] * H
+    rng = np.random.default_rng(2)
+
+    def a(*shape):
+        return rng.standard_normal(shape).astype(dtype)
+
+    work = []
+    for k in range(layers):
+        n_in = D if k == 0 else dirs * H
+        for _ in range(dirs):
+            work.append(dict(x=a(T * B, n_in), w_ih=a(G, n_in), w_hh=a(G, H), h=a(B, H),
+                             hs=a(T * B, H), da=a(T * B, G), gates=a(B, G), dh=a(B, H),
+                             dx=a(T * B, n_in), dw_ih=a(G, n_in), dw_hh=a(G, H),
+                             proj=a(T * B, G)))
+
+    def run():
+        for w in work:
+            np.matmul(w["x"], w["w_ih"].T, out=w["proj"])
+            for t in range(T):
+                np.matmul(w["h"], w["w_hh"].T, out=w["gates"])
+            for t in range(T):
+                np.matmul(w["da"][t * B:(t + 1) * B], w["w_hh"], out=w["dh"])
+            np.matmul(w["da"], w["w_ih"], out=w["dx"])
+            np.matmul(w["da"].T, w["x"], out=w["dw_ih"])
+            np.matmul(w["da"].T, w["hs"], out=w["dw_hh"])
+    return run
+
+
+def peak_gflops(dtype, reps=5):
+    """GF/s of a PEAK_N-square GEMM on NumPy's BLAS: the machine's practical peak."""
+    rng = np.random.default_rng(3)
+    a, b = (rng.standard_normal((PEAK_N, PEAK_N)).astype(dtype) for _ in range(2))
+    out = np.empty_like(a)
+    np.matmul(a, b, out=out)
+    best = statistics.median(_time(lambda: np.matmul(a, b, out=out)) for _ in range(reps))
+    return 2 * PEAK_N ** 3 / best / 1e9
 
 
 def _time(fn):
@@ -100,7 +156,7 @@ def measure(runners, reps, budget):
     times = {k: [] for k in runners}
     start = time.perf_counter()
     for r in range(reps):
-        order = PEERS[r % 3:] + PEERS[:r % 3]
+        order = PEERS[r % len(PEERS):] + PEERS[:r % len(PEERS)]
         for k in order:
             times[k].append(_time(runners[k]))
         if r >= 2 and time.perf_counter() - start > budget:
@@ -120,12 +176,15 @@ def run_table(args):
           f" OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')};"
           f" numba {numba.__version__} ({numba.config.THREADING_LAYER} layer); torch {torch.__version__}")
     print("| threads | dtype | cell | config | torch ms | numpy ms | ours ms | ours GF/s |"
-          " ours/torch | numpy/ours | reps |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          " ours/torch | numpy/ours | GEMMs ms | peak bound | reps |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     rows = []
     for nthreads in args.threads:
         set_threads(nthreads, torch)
         for dtype in args.dtypes:
+            peak = peak_gflops(np.dtype(dtype).type)
+            print(f"# {nthreads} thread(s), {dtype}: peak {peak:.1f} GF/s"
+                  f" ({PEAK_N}-square GEMM, NumPy's BLAS)", flush=True)
             for cell in args.cells:
                 for name in args.configs:
                     config = CONFIGS[name]
@@ -139,12 +198,14 @@ def run_table(args):
                                **{f"{k}_ms": med[k] * 1e3 for k in PEERS},
                                ours_gflops=flops / med["ours"] / 1e9,
                                ratio_torch=med["ours"] / med["torch"],
-                               speedup_numpy=med["numpy"] / med["ours"], reps=n)
+                               speedup_numpy=med["numpy"] / med["ours"],
+                               peak_bound=flops / (peak * 1e9) / med["torch"], reps=n)
                     rows.append(row)
                     print(f"| {nthreads} | {dtype} | {cell} | {name} | {row['torch_ms']:.2f} |"
                           f" {row['numpy_ms']:.2f} | {row['ours_ms']:.2f} |"
                           f" {row['ours_gflops']:.1f} | {row['ratio_torch']:.2f} |"
-                          f" {row['speedup_numpy']:.2f} | {n} |", flush=True)
+                          f" {row['speedup_numpy']:.2f} | {row['gemms_ms']:.2f} |"
+                          f" {row['peak_bound']:.2f} | {n} |", flush=True)
     return rows
 
 
@@ -199,9 +260,8 @@ def main(argv=None):
         if cell not in CELLS:
             p.error(f"unknown cell {cell!r}: expected one of {', '.join(CELLS)}")
     if args.startup:
-        run_startup(args)
-    else:
-        run_table(args)
+        return run_startup(args)
+    return run_table(args)
 
 
 if __name__ == "__main__":
