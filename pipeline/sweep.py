@@ -45,7 +45,7 @@ class SweepCallback(Callback):
     def __init__(self):
         self.parent = None
         self.client = None
-        self.run_names = []  # each job's child-run name, as pipeline.train names it
+        self.jobs = {}  # each job's child-run name (as pipeline.train names it) -> config
 
     def on_multirun_start(self, config, config_name=None, **kwargs):
         jobs = job_overrides(config.hydra.overrides.task)
@@ -57,7 +57,7 @@ class SweepCallback(Callback):
                 cfgs.append(from_node(node))
             except ConfigError as exc:
                 cli.fail(f"{exc} (job {' '.join(overrides)})")
-            self.run_names.append(node.hydra.job.override_dirname or "defaults")
+            self.jobs[node.hydra.job.override_dirname or "defaults"] = cfgs[-1]
         from .nn import warm_up
         warm_up(cells=sorted({c.model.cell for c in cfgs}),
                 dtypes=sorted({c.model.dtype for c in cfgs}), nthreads=os.cpu_count() or 1)
@@ -88,11 +88,12 @@ class SweepCallback(Callback):
                 self.client.set_tag(child.info.run_id, "failure", "the job's process died")
                 self.client.set_terminated(child.info.run_id, "FAILED")
         logged = {c.info.run_name for c in children}
-        missing = [name for name in self.run_names if name not in logged]
-        for name in missing:
+        missing = [name for name in self.jobs if name not in logged]
+        for name in missing:  # with its params, so it sits beside the others in the UI
             run = self.client.create_run(experiment, run_name=name, tags={
                 "mlflow.parentRunId": self.parent, "source": tracking.JOB_SOURCE,
                 "failure": "the job logged nothing: its process died first, or it never started"})
+            tracking.log_params(self.client, run.info.run_id, self.jobs[name])
             self.client.set_terminated(run.info.run_id, "FAILED")
         failed = missing or any(c.info.status in ("RUNNING", "FAILED") for c in children)
         self.client.set_terminated(self.parent, "FAILED" if failed else status)

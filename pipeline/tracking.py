@@ -143,6 +143,15 @@ def sweep_parent(experiment, sweep_dir):
     return runs[0].info.run_id if runs else None
 
 
+def log_params(client, run_id, cfg):
+    """The flattened config as the run's params, paths excluded (100 per call)."""
+    from mlflow.entities import Param
+
+    items = [Param(k, str(v)) for k, v in flatten(cfg).items() if not k.startswith("paths.")]
+    for i in range(0, len(items), 100):
+        client.log_batch(run_id, params=items[i:i + 100])
+
+
 @contextlib.contextmanager
 def run(cfg, run_name=None, tags=None, parent=None):
     """An MLflow run for cfg, a child of run `parent` if given.
@@ -151,7 +160,6 @@ def run(cfg, run_name=None, tags=None, parent=None):
     with the host and process that ran it (on a cluster, where a job ran).
     Ends FINISHED, or FAILED when the block raises.
     """
-    from mlflow.entities import Param
     from mlflow.tracking import MlflowClient
 
     experiment_id = setup(cfg.experiment)
@@ -166,10 +174,7 @@ def run(cfg, run_name=None, tags=None, parent=None):
     run_id = created.info.run_id
     status = "FAILED"
     try:
-        params = {k: v for k, v in flatten(cfg).items() if not k.startswith("paths.")}
-        items = [Param(k, str(v)) for k, v in params.items()]
-        for i in range(0, len(items), 100):
-            client.log_batch(run_id, params=items[i:i + 100])
+        log_params(client, run_id, cfg)
         yield Tracker(client, run_id)
         status = "FINISHED"
     finally:

@@ -166,7 +166,7 @@ def test_a_failing_job_is_recorded_and_the_others_run(project):
 
 
 
-def test_sweep_end_closes_every_job_run_failed_even_a_job_that_logged_nothing(tmp_path):
+def test_sweep_end_closes_every_job_run_failed_even_a_job_that_logged_nothing(composer, tmp_path):
     """A job killed before it opened its run still shows in the sweep, FAILED."""
     from mlflow.tracking import MlflowClient
 
@@ -181,7 +181,8 @@ def test_sweep_end_closes_every_job_run_failed_even_a_job_that_logged_nothing(tm
     client.create_run(experiment, run_name="model.cell=gru", tags=child)  # killed mid-job
     callback = SweepCallback()
     callback.client, callback.parent = client, parent
-    callback.run_names = ["model.cell=rnn", "model.cell=gru", "model.cell=lstm"]
+    callback.jobs = {f"model.cell={c}": config.from_node(composer([f"model.cell={c}"]))
+                     for c in ("rnn", "gru", "lstm")}
     callback._close("FINISHED")
     runs = {r.info.run_name: r for r in client.search_runs([experiment])}
     assert runs["sweep"].info.status == "FAILED"
@@ -191,6 +192,7 @@ def test_sweep_end_closes_every_job_run_failed_even_a_job_that_logged_nothing(tm
     never = runs["model.cell=lstm"]
     assert never.info.status == "FAILED" and never.data.tags["mlflow.parentRunId"] == parent
     assert never.data.tags["failure"].startswith("the job logged nothing")
+    assert never.data.params["model.cell"] == "lstm"
     assert len(runs) == 4
 
 @pytest.mark.parametrize("args,message", [
