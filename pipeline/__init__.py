@@ -1,4 +1,8 @@
-"""Recurrent networks from first principles, and the experiment pipeline around them."""
-from . import jitcache
+"""Recurrent networks from first principles, and the experiment pipeline around them.
 
-jitcache.install()
+Three floors, one folder each:
+    kernels/              Numba kernels: forward and backward through time (numpy, numba, math)
+    nn/, data/, training/ the library: layer and model, data sets and tasks, the training loop
+    *.py                  the stages (python -m pipeline.<stage>) and their helpers, the only
+                          code that touches Hydra, MLflow, DVC and paths
+"""

@@ -1,16 +1,39 @@
-"""What the entry points share: arguments, the params file, one-line errors."""
+"""What the entry points share: the project root, arguments, the params file, one-line errors."""
 import argparse
 import functools
 import sys
 from pathlib import Path
 
 from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
-from . import config, tasks
+from .data import DataError, TaskError
+from .training.checkpoint import CheckpointError
+from .training.config import OPTIMIZER_CONFIGS, TASK_CONFIGS, Config, ConfigError
 
-CONF = Path(__file__).resolve().parent.parent / "conf"
-GROUPS = ("optimizer", "clip", "task")
-EXPECTED_ERRORS = (config.ConfigError, FileNotFoundError, tasks.DataError, tasks.TaskError)
+PACKAGE_PARENT = Path(__file__).resolve().parent.parent
+GROUPS = ("optimizer", "clip", "task", "experiment", "debug")
+EXPECTED_ERRORS = (ConfigError, FileNotFoundError, DataError, TaskError, CheckpointError)
+
+
+def project_root():
+    """The project a command works in: the nearest folder up from here with dvc.yaml and conf/.
+
+    Inside DVC's temporary experiment copies (.dvc/tmp/exps/...) it is the
+    repository that queued them; outside any project, this package's checkout.
+    """
+    cwd = Path.cwd().resolve()
+    head, sep, _ = cwd.as_posix().partition("/.dvc/tmp/exps/")
+    if sep:
+        return Path(head)
+    for path in (cwd, *cwd.parents):
+        if (path / "dvc.yaml").is_file() and (path / "conf").is_dir():
+            return path
+    return PACKAGE_PARENT
+
+
+def conf_dir():
+    return project_root() / "conf"
 
 
 def fail(message):
@@ -37,17 +60,55 @@ def stage_arguments(stage, argv=None):
     return p.parse_args(argv)
 
 
+def _one_line(exc):
+    """OmegaConf's message, first line, with an enum's choices said the way ours are."""
+    text = str(exc).splitlines()[0]
+    if text.startswith("Invalid value '") and "expected one of [" in text:
+        value = text[len("Invalid value '"):text.index("', expected")]
+        choices = text[text.index("[") + 1:text.rindex("]")]
+        return f"must be one of {choices}, got {value!r}"
+    return text
+
+
+def from_node(node):
+    """A checked ``Config`` from a composed config (OmegaConf node or dict).
+
+    OmegaConf checks the types against the schemas (the optimizer's and the
+    task's own, chosen by their ``name``), the schemas check the ranges; the
+    ``hydra`` node, if any, is left out. Raises ConfigError naming the key.
+    """
+    if OmegaConf.is_config(node):
+        node = OmegaConf.masked_copy(node, [k for k in node if k != "hydra"])
+        raw = OmegaConf.to_container(node, resolve=True)
+    else:
+        raw = {k: v for k, v in dict(node).items() if k != "hydra"}
+    choices = {}
+    for group, table in (("optimizer", OPTIMIZER_CONFIGS), ("task", TASK_CONFIGS)):
+        name = (raw.get(group) or {}).get("name")
+        if name not in table:
+            raise ConfigError(f"{group} must be one of {', '.join(table)}, got {name!r}")
+        choices[group] = table[name]()
+    try:
+        schema = OmegaConf.structured(Config(**choices))
+        return OmegaConf.to_object(OmegaConf.merge(schema, raw))
+    except OmegaConfBaseException as exc:
+        key = getattr(exc, "full_key", None) or "config"
+        message = _one_line(exc)
+        raise ConfigError(f"{key} {message}" if message.startswith("must") else
+                          f"{key}: {message}") from None
+
+
 def load_params_file(path):
     """A checked Config from a composed YAML file such as params.yaml."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"params file {path} is missing: regenerate it with"
                                 " `python -m pipeline.params`")
-    return config.from_node(OmegaConf.load(path))
+    return from_node(OmegaConf.load(path))
 
 
 def group_options(group):
-    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+    return sorted(p.stem for p in (conf_dir() / group).glob("*.yaml"))
 
 
 def check_group_choices(argv):

@@ -3,18 +3,21 @@
     python -m pipeline.evaluate [--params params.yaml]
 
 Reads paths.dataset and paths.model; writes paths.metrics and, under
-paths.eval, predictions.csv and predictions.png.
+paths.eval, predictions.csv and predictions.png. The metrics also go to the
+MLflow run of the `train` stage that made this model (found by its hash).
 """
-from . import cli, experiment, outputs, tasks
+from . import cli, data, experiment, outputs, tracking
 
 
 @cli.one_line_errors
 def main(argv=None):
     args = cli.stage_arguments("evaluate", argv)
     cfg = cli.load_params_file(args.params)
-    data = tasks.load(cfg.paths.dataset, made_by=experiment.GENERATE)
-    params = outputs.load_params(cfg.paths.model, made_by=experiment.TRAIN)
-    metrics = experiment.evaluate(cfg, data, params, cfg.paths.eval, cfg.paths.metrics)
+    ds = data.load(cfg.paths.dataset, made_by=experiment.GENERATE)
+    model = experiment.load_model(cfg, ds, outputs.load_params(cfg.paths.model, made_by=experiment.TRAIN))
+    run = tracking.find_run(cfg.tracking.experiment, {
+        "source": "dvc repro", "model_sha256": outputs.file_sha256(cfg.paths.model)})
+    metrics = experiment.evaluate(cfg, ds, model, cfg.paths.eval, cfg.paths.metrics, run)
     print(" ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
 
 

@@ -1,78 +1,62 @@
-"""One experiment job: train, write its files, record it in MLflow, evaluate.
+"""One experiment, in two steps: train, then evaluate on the test split.
 
-Shared by the DVC stages and by Hydra (multi)run jobs; they differ only in
-where files go. Paths and trackers come in as arguments.
+Shared by the DVC stages (`train`, then `evaluate`, as two processes) and by
+a Hydra job (both in one process); they differ only in where files go.
+Paths and trackers come in as arguments.
 """
 import math
 import tempfile
-from pathlib import Path
 
-import yaml
+from omegaconf import OmegaConf
 
-from . import outputs, plots, training
-from .tracking import flatten
+from . import outputs
+from .training.config import plain
+from .training.loop import fit
+from .training.scoring import build_model, score_test_split
 
 GENERATE = "python -m pipeline.generate (the `generate` stage of dvc.yaml)"
 TRAIN = "python -m pipeline.train --params params.yaml (the `train` stage of dvc.yaml)"
 
 
-def config_yaml(cfg):
-    """The composed config as YAML text (nested as in conf/)."""
-    nested = {}
-    for key, value in flatten(cfg).items():
-        node = nested
-        *parents, leaf = key.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = value
-    return yaml.safe_dump(nested, sort_keys=False)
-
-
-def train_and_record(cfg, data, train_dir, model_path, tracker=None, figures_dir=None):
+def train(cfg, data, train_dir, model_path, tracker=None, figures_dir=None, checkpoint=None):
     """Fit, then write weights and curves (CSV); log them and the figures to the tracker.
 
     figures_dir: where the PNG figures go (None: a temporary folder, for MLflow only).
+    Returns the training Result.
     """
-    result = training.fit(cfg, data, on_epoch=tracker.log_epoch if tracker else None)
+    result = fit(cfg, data, checkpoint=checkpoint,
+                 on_epoch=tracker.log_epoch if tracker else None)
     outputs.save_params(result.model.params, model_path)
     outputs.write_training(result, train_dir)
+    if tracker is None:
+        return result
     with tempfile.TemporaryDirectory() as tmp:
-        figures = outputs.write_figures(result, data.kind, figures_dir or tmp)
-        if tracker is not None:
-            _record(tracker, cfg, data, result, model_path, figures)
+        figures = outputs.write_figures(result, figures_dir or tmp)
+        tracker.log_metrics(result.metrics, step=len(result.history["epoch"]))
+        tracker.log_series("step_grad_norm",
+                           [v for v in result.step_grad_norms if math.isfinite(v)])
+        tags = {"outcome": result.outcome, "dataset_fingerprint": data.fingerprint,
+                "task": data.task, "model_sha256": outputs.file_sha256(model_path)}
+        tags.update({f"diverged_{k}": v for k, v in (result.diverged_at or {}).items()})
+        tracker.set_tags(tags)
+        tracker.log_text(OmegaConf.to_yaml(plain(cfg)), "config.yaml")
+        tracker.log_artifacts([model_path], "model")
+        tracker.log_artifacts(figures, "plots")
     return result
 
 
-def _record(tracker, cfg, data, result, model_path, figures):
-    tracker.log_metrics(result.metrics, step=len(result.history["epoch"]))
-    tracker.log_series("step_grad_norm", [v for v in result.step_grad_norms if math.isfinite(v)])
-    tags = {"outcome": result.outcome, "dataset_fingerprint": data.fingerprint, "task": data.task}
-    if result.diverged_at:
-        tags.update({f"diverged_{k}": v for k, v in result.diverged_at.items()})
-    tracker.set_tags(tags)
-    tracker.log_text(config_yaml(cfg), "config.yaml")
-    tracker.log_artifacts([model_path], "model")
-    tracker.log_artifacts(figures, "plots")
-
-
-def evaluate(cfg, data, params, eval_dir, metrics_path):
-    """Test metrics of saved weights; writes metrics JSON, predictions.csv and its figure."""
-    model = training.build_model(cfg, data)
-    model.load_params(params)
-    loss, metric, pred = training.evaluate(model, data, "test", cfg.train.eval_batch_size)
-    predictions = {"pred": pred, **{k: v for k, v in data.splits["test"].items() if k != "x"}}
-    return record_evaluation(data, loss, metric, predictions, eval_dir, metrics_path)
-
-
-def record_evaluation(data, loss, metric, predictions, eval_dir, metrics_path, figure=True):
-    """Write what `evaluate` found (or what training's own test pass found).
-
-    figure: draw predictions.png (train_and_record has drawn it when given figures_dir).
-    """
-    metrics = {"test_loss": loss, "baseline": data.baseline,
-               "test_accuracy" if data.kind == "classification" else "test_mse": metric}
-    outputs.write_evaluation(metrics, predictions, data.kind, eval_dir, metrics_path)
-    if figure:
-        plots.save(plots.predictions(predictions["pred"], predictions["y"], predictions.get("clean"),
-                                     data.kind), Path(eval_dir) / "predictions.png")
+def evaluate(cfg, data, model, eval_dir, metrics_path, tracker=None):
+    """Score the test split once; write metrics JSON, predictions.csv and .png; log them."""
+    metrics, predictions = score_test_split(model, data, cfg.train.eval_batch_size)
+    figure = outputs.write_evaluation(metrics, predictions, data.kind, eval_dir, metrics_path)
+    if tracker is not None:
+        tracker.log_metrics(metrics)
+        tracker.log_artifacts([figure], "plots")
     return metrics
+
+
+def load_model(cfg, data, params):
+    """The model cfg describes for data, with saved weights loaded."""
+    model = build_model(cfg, data)
+    model.load_params(params)
+    return model

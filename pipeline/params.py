@@ -9,20 +9,19 @@ file is byte for byte what `dvc exp run` would write.
 import sys
 
 from . import cli
-from .tracking import repo_root
 
 
 def compose(output, overrides=(), root=None):
     """Compose <root>/conf with overrides into output, exactly as DVC does."""
     from dvc.utils.hydra import compose_and_dump
-    root = root or repo_root()
+    root = root or cli.project_root()
     compose_and_dump(output, str(root / "conf"), None, "config", str(root), list(overrides))
 
 
 def main(argv=None):
     overrides = sys.argv[1:] if argv is None else argv
     cli.check_group_choices(overrides)
-    out = repo_root() / "params.yaml"
+    out = cli.project_root() / "params.yaml"
     compose(out, overrides)
     print(f"wrote {out}")
 

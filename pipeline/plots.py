@@ -65,5 +65,12 @@ def step_grad_norms(norms):
 
 
 def save(fig, path):
-    fig.savefig(path, dpi=100)
+    """Write fig as PNG through a temporary file (a kill leaves no half-written figure)."""
+    from pathlib import Path
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=100)
     plt.close(fig)
+    tmp.replace(path)

@@ -18,11 +18,11 @@ from . import cli, compare, tracking
 @cli.one_line_errors
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m pipeline.report")
-    p.add_argument("--experiment", help="MLflow experiment (default: `experiment` in conf/config.yaml)")
+    p.add_argument("--experiment", help="MLflow experiment (default: `tracking.experiment` in conf/config.yaml)")
     p.add_argument("--all", action="store_true", help="every run, not just the latest sweep")
     p.add_argument("--out", default="reports", help="folder for the report (default: reports)")
     args = p.parse_args(argv)
-    name = args.experiment or OmegaConf.load(cli.CONF / "config.yaml").experiment
+    name = args.experiment or OmegaConf.load(cli.conf_dir() / "config.yaml").tracking.experiment
     import mlflow
 
     mlflow.set_tracking_uri(tracking.tracking_uri())

@@ -15,30 +15,23 @@ job that left no run at all (killed before it logged, or never started) gets
 a FAILED child run under its own name, so every job of the sweep shows.
 """
 import atexit
-import itertools
 import os
 from pathlib import Path
 
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 
 from . import cli, tracking
-from .config import ConfigError, from_node
+from .training.config import ConfigError
 
 
 def job_overrides(task_overrides):
-    """Every job's override list, as the basic sweeper expands a sweep."""
+    """Every job's override list, expanded by Hydra's own basic sweeper."""
     parsed = OverridesParser.create().parse_overrides(list(task_overrides))
-    choices = []
-    for o in parsed:
-        key = o.get_key_element()
-        if o.is_sweep_override():
-            choices.append([f"{key}={v}" for v in o.sweep_string_iterator()])
-        else:
-            choices.append([f"{key}={o.get_value_element_as_str()}"])
-    return [list(c) for c in itertools.product(*choices)]
+    return BasicSweeper.split_arguments(parsed, None)[0]
 
 
 class SweepCallback(Callback):
@@ -54,17 +47,16 @@ class SweepCallback(Callback):
         for overrides in jobs:
             try:
                 node = loader.load_configuration(config_name, overrides, RunMode.RUN)
-                cfgs.append(from_node(node))
+                cfgs.append(cli.from_node(node))
             except ConfigError as exc:
                 cli.fail(f"{exc} (job {' '.join(overrides)})")
             self.jobs[node.hydra.job.override_dirname or "defaults"] = cfgs[-1]
-        from .nn import warm_up
-        warm_up(cells=sorted({c.model.cell for c in cfgs}),
-                dtypes=sorted({c.model.dtype for c in cfgs}), nthreads=os.cpu_count() or 1)
+        from .nn.recurrent import warm_up
+        warm_up(cells=sorted({str(c.model.cell) for c in cfgs}),
+                dtypes=sorted({str(c.model.dtype) for c in cfgs}), nthreads=os.cpu_count() or 1)
 
-        experiment_id = tracking.setup(cfgs[0].experiment)
-        from mlflow.tracking import MlflowClient
-        self.client = MlflowClient(tracking.tracking_uri())
+        experiment_id = tracking.setup(cfgs[0].tracking.experiment)
+        self.client = tracking.client()
         sweep_dir = str(Path(str(config.hydra.sweep.dir)).resolve())
         run = self.client.create_run(experiment_id, run_name=f"sweep {Path(sweep_dir).name}",
                                      tags={"source": tracking.SWEEP_SOURCE, "sweep_dir": sweep_dir,
@@ -85,7 +77,8 @@ class SweepCallback(Callback):
             [experiment], filter_string=f"tags.mlflow.parentRunId = '{self.parent}'")
         for child in children:
             if child.info.status == "RUNNING":  # its job died without closing it
-                self.client.set_tag(child.info.run_id, "failure", "the job's process died")
+                tracking.set_tags(self.client, child.info.run_id,
+                                  {"failure": "the job's process died"})
                 self.client.set_terminated(child.info.run_id, "FAILED")
         logged = {c.info.run_name for c in children}
         missing = [name for name in self.jobs if name not in logged]

@@ -2,7 +2,6 @@
 import numpy as np
 import torch
 
-from pipeline.nn import Recurrent
 
 TORCH_CLASSES = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}
 TORCH_DTYPES = {np.float32: torch.float32, np.float64: torch.float64}
@@ -71,7 +70,3 @@ def numerical_grad(f, a, eps=1e-6):
         flat[i] = old
         gflat[i] = (up - down) / (2 * eps)
     return g
-
-
-def make_layer(cell, nonlinearity="tanh", **kw):
-    return Recurrent(cell, nonlinearity=nonlinearity, **kw)

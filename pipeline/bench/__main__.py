@@ -32,8 +32,9 @@ import time
 
 import numba
 import numpy as np
-from .. import threads
-from ..nn import GATES, Recurrent
+from ..kernels import runtime as threads
+from ..nn.recurrent import Recurrent
+from ..nn.spec import GATES
 from . import reference
 
 # (B, T, D, H, layers, bidirectional)

@@ -10,7 +10,7 @@ dict: "embedding.weight", "rnn.<PyTorch's names>", "readout.weight",
 """
 import numpy as np
 
-from .nn import Recurrent, load_into
+from .recurrent import Recurrent, load_into
 
 READOUTS = ("last", "all")
 

@@ -7,22 +7,11 @@ Arrays are time-major: x (T, B, D), y (T, B, dirs*H).
 import numba
 import numpy as np
 
-from . import threads
-from .kernels.gru import gru_backward, gru_forward
-from .kernels.lstm import lstm_backward, lstm_forward
-from .kernels.rnn import rnn_backward, rnn_forward
+from ..kernels.gru import gru_backward, gru_forward
+from ..kernels.lstm import lstm_backward, lstm_forward
+from ..kernels.rnn import rnn_backward, rnn_forward
+from .spec import GATES, NONLINEARITIES, as_dtype, parse_init
 
-threads.pin_kernel_blas()
-
-GATES = {"rnn": 1, "lstm": 4, "gru": 3}
-NONLINEARITIES = ("tanh", "relu")
-# Initialisations by name; join several with "+", e.g. "orthogonal+forget_bias".
-INITS = {
-    "uniform": "PyTorch's default, every parameter from U(-1/sqrt(H), 1/sqrt(H))",
-    "orthogonal": "each gate's block of the recurrent weights orthogonal",
-    "forget_bias": "LSTM forget-gate bias 1 (b_ih 1, b_hh 0 in the f rows)",
-    "irnn": "identity recurrent weights and zero biases (Le et al. 2015)",
-}
 DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 # A step is worth spreading over threads only above this many gate values
 # (batch x gates x hidden); below it the fork/join costs more than it saves.
@@ -33,22 +22,6 @@ def _check_size(name, value):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
     return int(value)
-
-
-def _parse_init(init, cell, nonlinearity):
-    names = [n.strip() for n in str(init).split("+")]
-    for name in names:
-        if name not in INITS:
-            raise ValueError(f"init must be one of {', '.join(INITS)} (several joined with"
-                             f" '+'), got {init!r}")
-    if "forget_bias" in names and cell != "lstm":
-        raise ValueError(f"init 'forget_bias' applies to cell lstm, not {cell!r}")
-    if "irnn" in names and cell != "rnn":
-        raise ValueError(f"init 'irnn' applies to cell rnn, not {cell!r}")
-    if "irnn" in names and "orthogonal" in names:
-        raise ValueError("init 'irnn' and 'orthogonal' both set the recurrent weights;"
-                         " choose one")
-    return names
 
 
 def load_into(params, new):
@@ -104,15 +77,10 @@ class Recurrent:
                 or not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}")
         self.dropout = float(dropout)
-        try:
-            self.dtype = np.dtype(dtype)
-        except TypeError:
-            self.dtype = None
-        if self.dtype not in DTYPES:
-            raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
+        self.dtype = as_dtype(dtype)
         self.seed = seed
         self.init = init
-        inits = _parse_init(init, cell, nonlinearity)
+        inits = parse_init(init, cell)
         self.dirs = 2 if self.bidirectional else 1
         self.gates = GATES[cell]
         self.params = self._init_params(np.random.default_rng(seed), inits)

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from oracle import numerical_grad, rel_err
-from pipeline import losses
-from pipeline.model import Model
+from pipeline.nn import losses
+from pipeline.nn.model import Model
 
 
 def _problem(case):

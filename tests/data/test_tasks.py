@@ -4,11 +4,15 @@ import math
 import numpy as np
 import pytest
 
-from pipeline import tasks
+from pipeline import data as tasks
+from pipeline.data import series as series_module
+from pipeline.data.series import series
+from pipeline.data.synthetic import adding, copy, sine
+from pipeline.data.text import text
 
 
 def test_sine_windows_predict_the_next_value():
-    ds = tasks.sine(length=12, n_points=400, noise=0.05, seed=1)
+    ds = sine(length=12, n_points=400, noise=0.05, seed=1)
     x, y = ds.splits["train"]["x"], ds.splits["train"]["y"]
     assert x.shape[0] == 12 and x.shape[2] == 1 and y.shape == (x.shape[1], 1)
     np.testing.assert_array_equal(x[1:, 0, 0], x[:-1, 1, 0])   # consecutive windows overlap
@@ -18,7 +22,7 @@ def test_sine_windows_predict_the_next_value():
 
 
 def test_adding_has_one_marker_per_half_and_the_marked_sum():
-    ds = tasks.adding(length=30, n_train=50, n_val=5, n_test=400, seed=2)
+    ds = adding(length=30, n_train=50, n_val=5, n_test=400, seed=2)
     x, y = ds.splits["train"]["x"], ds.splits["train"]["y"]
     marks = x[:, :, 1]
     assert np.all(marks[:15].sum(0) == 1) and np.all(marks[15:].sum(0) == 1)
@@ -27,7 +31,7 @@ def test_adding_has_one_marker_per_half_and_the_marked_sum():
 
 
 def test_copy_layout_and_memoryless_baseline():
-    ds = tasks.copy(length=7, n_symbols=8, n_copy=4, n_train=20, n_val=2, n_test=2, seed=0)
+    ds = copy(length=7, n_symbols=8, n_copy=4, n_train=20, n_val=2, n_test=2, seed=0)
     x, y = ds.splits["train"]["x"], ds.splits["train"]["y"]
     assert x.shape == (7 + 8, 20)
     np.testing.assert_array_equal(y[-4:], x[:4])
@@ -39,7 +43,7 @@ def test_copy_layout_and_memoryless_baseline():
 def test_text_vocab_comes_from_training_and_targets_are_shifted(tmp_path):
     f = tmp_path / "t.txt"
     f.write_text("abc" * 20 + "xyz" * 4, "utf-8")
-    ds = tasks.text(path=str(f), length=3)
+    ds = text(path=str(f), length=3)
     x, y = ds.splits["train"]["x"], ds.splits["train"]["y"]
     np.testing.assert_array_equal(x[1:], y[:-1])
     assert ds.meta["vocab"] == "abc" and ds.vocab_size == 4
@@ -48,37 +52,37 @@ def test_text_vocab_comes_from_training_and_targets_are_shifted(tmp_path):
 
 
 def test_text_default_corpus_ships_offline():
-    ds = tasks.text(length=32, max_chars=5000)
+    ds = text(length=32, max_chars=5000)
     assert ds.meta["source"] == "pydoc_data.topics" and ds.vocab_size > 30
 
 
 def test_text_bad_path_names_the_key(tmp_path):
     with pytest.raises(FileNotFoundError, match="task.path .*nope.txt does not exist"):
-        tasks.text(path=str(tmp_path / "nope.txt"))
+        text(path=str(tmp_path / "nope.txt"))
     bad = tmp_path / "bin.txt"
     bad.write_bytes(b"\xff\xfe\x00abc")
     with pytest.raises(ValueError, match="not UTF-8"):
-        tasks.text(path=str(bad))
+        text(path=str(bad))
 
 
-@pytest.mark.parametrize("dataset", tasks.SERIES)
+@pytest.mark.parametrize("dataset", series_module.SERIES)
 def test_series_is_normalised_with_training_statistics_only(dataset):
-    ds = tasks.series(dataset=dataset, length=10)
+    ds = series(dataset=dataset, length=10)
     train = np.concatenate([ds.splits["train"]["x"][:, 0, 0], ds.splits["train"]["y"][:, 0]])
     assert abs(train.mean()) < 0.1 and abs(train.std() - 1) < 0.1
-    raw = tasks._load_series(dataset)
+    raw = series_module._load_series(dataset)
     n_train = round(raw.size * 0.7)
     assert ds.meta["mean"] == pytest.approx(raw[:n_train].mean())
 
 
 def test_fingerprint_is_deterministic_and_sensitive():
-    a, b = tasks.adding(length=10, n_train=20, seed=3), tasks.adding(length=10, n_train=20, seed=3)
-    c = tasks.adding(length=10, n_train=20, seed=4)
+    a, b = adding(length=10, n_train=20, seed=3), adding(length=10, n_train=20, seed=3)
+    c = adding(length=10, n_train=20, seed=4)
     assert a.fingerprint == b.fingerprint != c.fingerprint
 
 
 def test_save_and_load_round_trip(tmp_path):
-    ds = tasks.copy(length=5, n_copy=2, n_train=10, n_val=2, n_test=2)
+    ds = copy(length=5, n_copy=2, n_train=10, n_val=2, n_test=2)
     tasks.save(ds, tmp_path / "d.npz")
     back = tasks.load(tmp_path / "d.npz")
     assert back.fingerprint == ds.fingerprint and back.header() == ds.header()
@@ -96,6 +100,6 @@ def test_unknown_task_and_bad_values():
     with pytest.raises(ValueError, match="unknown task 'mnist'"):
         tasks.make("mnist")
     with pytest.raises(ValueError, match="task.length must be an integer >= 2"):
-        tasks.adding(length=1)
+        adding(length=1)
     with pytest.raises(ValueError, match="unknown task.dataset 'gdp'"):
-        tasks.series(dataset="gdp")
+        series(dataset="gdp")

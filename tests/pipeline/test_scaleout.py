@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from projects import ROOT, make_project, py, run, tool
+from projects import ROOT, environment, make_project, py, run, tool
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.server]
 ray = pytest.importorskip("ray", reason="needs the distributed extra: pip install -e '.[distributed]'")
 psutil = pytest.importorskip("psutil")
 if not (glob.glob("/usr/lib/postgresql/*/bin/initdb") or shutil.which("initdb")):
@@ -28,9 +28,8 @@ if not (glob.glob("/usr/lib/postgresql/*/bin/initdb") or shutil.which("initdb"))
 
 SERVER = ROOT / "scripts" / "tracking-server"
 JOBS = ["model.cell=rnn,gru", "model.num_layers=1,2"]
-# (the Hydra app reads the linked pipeline's own conf/, so sizes are set here)
-SHORT = ["train.epochs=2", "task.n_points=600", "task.length=10", "model.hidden_size=8"]
-LONG = ["train.epochs=30", "task.n_points=3000", "task.length=20"]
+SHORT = ["debug=tiny"]   # conf/debug/tiny.yaml: 2 epochs
+LONG = ["debug=long"]    # conf/debug/long.yaml: 30 epochs, long enough to stop mid-run
 
 
 def free_port():
@@ -67,12 +66,11 @@ def project(tmp_path):
 def sweep(cluster, project, experiment, *overrides, background=False):
     args = py("pipeline.train", "-m", "hydra/launcher=ray",
               f"hydra.launcher.ray.init.address={cluster['address']}",
-              f"experiment={experiment}", *overrides)
+              f"tracking.experiment={experiment}", *overrides)
     env = {"MLFLOW_TRACKING_URI": cluster["uri"]}
     if background:  # output to a file, so a full pipe never stalls the sweep
-        path = str(Path(os.sys.executable).parent) + os.pathsep + os.environ["PATH"]
         with open(project / f"{experiment}.log", "w") as log:
-            return subprocess.Popen(args, cwd=project, env=dict(os.environ, PATH=path, **env),
+            return subprocess.Popen(args, cwd=project, env=environment(project, env),
                                     stdout=log, stderr=subprocess.STDOUT)
     return run(args, project, env=env, check=False)
 
@@ -146,7 +144,8 @@ def test_killed_worker_fails_its_job_only_and_the_job_reruns(cluster, project):
     assert failed.info.run_id == victim.info.run_id
     assert failed.data.tags.get("failure") == "the job's process died"
     # rerun only the failed job: its overrides are its run name
-    overrides = [o for o in failed.info.run_name.split(",") if not o.startswith("experiment=")]
+    overrides = [o for o in failed.info.run_name.split(",")
+                 if not o.startswith("tracking.experiment=")]
     again = sweep(cluster, project, "ray-kill", *overrides)
     assert again.returncode == 0, again.stderr[-3000:]
     _, runs = runs_of(cluster, "ray-kill")
@@ -163,11 +162,9 @@ def test_tracking_server_restart_mid_sweep_loses_no_metrics(cluster, project):
     code, out = finish(proc, project, "ray-restart", timeout=900)
     client, runs = runs_of(cluster, "ray-restart")
     parent, children = split(runs)
+    # what the README promises: the clients ride out the restart, nothing is lost
+    assert code == 0 and parent.info.status == "FINISHED", out[-3000:]
     assert len(children) == 4
-    assert "RUNNING" not in {r.info.status for r in runs}
     for child in children:
-        if child.info.status == "FINISHED":  # nothing lost
-            assert len(client.get_metric_history(child.info.run_id, "val_loss")) == 30
-        else:  # or failed, saying why
-            assert child.info.status == "FAILED" and code != 0
-    assert code != 0 or parent.info.status == "FINISHED", out[-3000:]
+        assert child.info.status == "FINISHED"
+        assert len(client.get_metric_history(child.info.run_id, "val_loss")) == 30

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-import pipeline.nn as nn_module
+import pipeline.nn.recurrent as nn_module
 from oracle import TORCH_DTYPES, as_tuple, random_problem, rel_err, torch_twin
-from pipeline import threads
+from pipeline.kernels import runtime as threads
 from pipeline.nn import Recurrent
 
 CELLS = [("rnn", "tanh"), ("rnn", "relu"), ("lstm", "tanh"), ("gru", "tanh")]

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from oracle import rel_err
-from pipeline.optim import (OPTIMIZERS, SGD, Adam, NonFiniteGradient, clip_grad_norm,
+from pipeline.nn.optim import (OPTIMIZERS, SGD, Adam, NonFiniteGradient, clip_grad_norm,
                             clip_grad_value)
 
 TORCH = {"sgd": torch.optim.SGD, "adagrad": torch.optim.Adagrad,

@@ -5,26 +5,28 @@ import math
 import numpy as np
 import pytest
 
-from pipeline import tasks, training
-from pipeline.config import (AdamConfig, AddingConfig, ClipConfig, Config, CopyConfig,
+from pipeline import data as tasks
+from pipeline.training import loop as training
+from pipeline.training.scoring import score_test_split
+from pipeline.training.config import (AdamConfig, AddingConfig, ClipConfig, Config, CopyConfig,
                              ModelConfig, SGDConfig, SineConfig, TextConfig, TrainConfig)
 
 
 def small(task, **model):
     """A config and data set that train in about a second."""
     if task == "sine":
-        t, data = SineConfig(length=10), tasks.sine(length=10, n_points=800)
+        t, data = SineConfig(length=10), tasks.make('sine', length=10, n_points=800)
         m = ModelConfig(cell="lstm", hidden_size=16, dtype="float64")
     elif task == "adding":
         t = AddingConfig(length=20)
-        data = tasks.adding(length=20, n_train=2000, n_val=200, n_test=200)
+        data = tasks.make('adding', length=20, n_train=2000, n_val=200, n_test=200)
         m = ModelConfig(cell="lstm", hidden_size=32)
     elif task == "copy":
         t = CopyConfig(length=5)
-        data = tasks.copy(length=5, n_copy=3, n_train=2000, n_val=200, n_test=200)
+        data = tasks.make('copy', length=5, n_copy=3, n_train=2000, n_val=200, n_test=200)
         m = ModelConfig(cell="lstm", hidden_size=32, embedding_dim=8)
     else:
-        t, data = TextConfig(length=32), tasks.text(length=32, max_chars=30000)
+        t, data = TextConfig(length=32), tasks.make('text', length=32, max_chars=30000)
         m = ModelConfig(cell="gru", hidden_size=64)
     m = dataclasses.replace(m, **model)
     cfg = Config(model=m, optimizer=AdamConfig(lr=0.01), task=t,
@@ -32,12 +34,16 @@ def small(task, **model):
     return cfg, data
 
 
+def _test_loss(result, data):
+    return score_test_split(result.model, data, 256)[0]["test_loss"]
+
+
 @pytest.mark.parametrize("task", ["sine", "adding", "copy", "text"])
 def test_each_task_learns(task):
     cfg, data = small(task)
     r = training.fit(cfg, data, progress=False)
     assert r.outcome == "finished"
-    loss = r.metrics["test_loss"]
+    loss = _test_loss(r, data)
     if task == "sine":
         assert loss < 0.01 * data.baseline          # well below the target's variance
     elif task == "adding":
@@ -55,8 +61,9 @@ def test_same_seed_gives_bit_identical_results():
     assert a.step_grad_norms == b.step_grad_norms
     assert {k: v for k, v in a.metrics.items() if "time" not in k and "per_s" not in k} == \
         {k: v for k, v in b.metrics.items() if "time" not in k and "per_s" not in k}
+    assert _test_loss(a, data) == _test_loss(b, data)
     c = training.fit(dataclasses.replace(cfg, seed=1), data, progress=False)
-    assert c.metrics["test_loss"] != a.metrics["test_loss"]
+    assert _test_loss(c, data) != _test_loss(a, data)
 
 
 class Interrupt(Exception):
@@ -79,7 +86,7 @@ def test_resumed_run_equals_an_uninterrupted_one(tmp_path):
         np.testing.assert_array_equal(whole.model.params[name], resumed.model.params[name])
     for key in ("train_loss", "val_loss", "val_metric", "grad_norm"):
         assert whole.history[key] == resumed.history[key]
-    assert whole.metrics["test_loss"] == resumed.metrics["test_loss"]
+    assert _test_loss(whole, data) == _test_loss(resumed, data)
     assert whole.step_grad_norms == resumed.step_grad_norms
 
 
@@ -92,7 +99,7 @@ def test_checkpoint_of_another_config_is_refused(tmp_path):
 
 
 def test_divergence_is_an_outcome_and_clipping_prevents_it():
-    data = tasks.adding(length=50, n_train=640, n_val=64, n_test=64, seed=1)
+    data = tasks.make('adding', length=50, n_train=640, n_val=64, n_test=64, seed=1)
     base = Config(model=ModelConfig(cell="rnn", nonlinearity="relu", init="irnn",
                                     hidden_size=32, dtype="float64"),
                   optimizer=SGDConfig(lr=0.5, momentum=0.9), task=AddingConfig(length=50),
@@ -116,4 +123,6 @@ def test_records_grad_norms_dh_curves_and_throughput():
     assert len(r.step_grad_norms) == 4 * batches
     assert sorted(r.dh_norms) == [1, 3] and r.dh_norms[3].shape == (1, 1, 10)
     assert r.metrics["sequences_per_s"] > 0 and r.metrics["wall_time_s"] > 0
-    assert r.predictions["pred"].shape == r.predictions["y"].shape
+    metrics, predictions = score_test_split(r.model, data, 100)
+    assert predictions["pred"].shape == predictions["y"].shape
+    assert set(metrics) == {"test_loss", "test_mse", "baseline"}
