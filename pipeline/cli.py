@@ -8,12 +8,14 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from .data import DataError, TaskError
+from .faults import Stopped, stop_on_signals
 from .training.checkpoint import CheckpointError
 from .training.config import OPTIMIZER_CONFIGS, TASK_CONFIGS, Config, ConfigError
 
 PACKAGE_PARENT = Path(__file__).resolve().parent.parent
 GROUPS = ("optimizer", "clip", "task", "experiment", "debug")
-EXPECTED_ERRORS = (ConfigError, FileNotFoundError, DataError, TaskError, CheckpointError)
+# OSError covers a place that cannot be written (outputs.OutputError) and missing files.
+EXPECTED_ERRORS = (ConfigError, OSError, DataError, TaskError, CheckpointError)
 
 
 def project_root():
@@ -42,14 +44,26 @@ def fail(message):
     raise SystemExit(2)
 
 
+def stopped(stop):
+    """Say in one line that a signal stopped the command and how to resume; exit 128 + n."""
+    after = "" if stop.last_epoch is None else f" after epoch {stop.last_epoch}"
+    print(f"stopped by {stop.name}{after}: run the same command to resume from the last"
+          " checkpoint", file=sys.stderr)
+    raise SystemExit(stop.exit_code())
+
+
 def one_line_errors(main):
-    """Run main; a config or data problem becomes a one-line message, not a traceback."""
+    """Run main with signals stopping it cleanly; a config or data problem or a signal
+    becomes a one-line message, not a traceback."""
     @functools.wraps(main)
     def wrapper(*args, **kwargs):
         try:
-            return main(*args, **kwargs)
+            with stop_on_signals():
+                return main(*args, **kwargs)
         except EXPECTED_ERRORS as exc:
             fail(str(exc).splitlines()[0])
+        except Stopped as stop:
+            stopped(stop)
     return wrapper
 
 

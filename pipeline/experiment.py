@@ -6,6 +6,7 @@ Paths and trackers come in as arguments.
 """
 import math
 import tempfile
+from pathlib import Path
 
 from omegaconf import OmegaConf
 
@@ -22,12 +23,17 @@ def train(cfg, data, train_dir, model_path, tracker=None, figures_dir=None, chec
     """Fit, then write weights and curves (CSV); log them and the figures to the tracker.
 
     figures_dir: where the PNG figures go (None: a temporary folder, for MLflow only).
+    checkpoint: written after every epoch and resumed from (a resumed run logs the
+    restored epochs again, so it holds the whole history); deleted once the run is done.
     Returns the training Result.
     """
     result = fit(cfg, data, checkpoint=checkpoint,
-                 on_epoch=tracker.log_epoch if tracker else None)
+                 on_epoch=tracker.log_epoch if tracker else None,
+                 on_resume=tracker.log_history if tracker else None)
     outputs.save_params(result.model.params, model_path)
     outputs.write_training(result, train_dir)
+    if checkpoint is not None:
+        Path(checkpoint).unlink(missing_ok=True)
     if tracker is None:
         return result
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,11 +1,14 @@
 """Where a run stands: a Hydra job's folder, name and parent run, and the threads it may use."""
 import dataclasses
+import functools
 import os
+import shutil
 import sys
 from pathlib import Path
 
-from . import tracking
+from . import cli, faults, tracking
 from .kernels.runtime import set_num_threads
+from .training import checkpoint as ckpt
 
 
 @dataclasses.dataclass
@@ -35,6 +38,30 @@ def hydra_context():
                     launcher=dict(hc.launcher) if sweep else {})
 
 
+def hydra_task(job):
+    """A Hydra task function from job(ctx, cfg): the config checked, signals stopping it.
+
+    In a sweep the configs were checked before the fan-out (sweep.py), and what
+    fails here is recorded as a FAILED run while the other jobs go on; a single
+    run says what went wrong in one line instead.
+    """
+    @functools.wraps(job)
+    def task(node):
+        ctx = hydra_context()
+        try:
+            with faults.stop_on_signals():
+                return job(ctx, cli.from_node(node))
+        except cli.EXPECTED_ERRORS as exc:
+            if ctx.sweep:
+                raise
+            cli.fail(str(exc).splitlines()[0])
+        except faults.Stopped as stop:
+            if ctx.sweep:
+                raise
+            cli.stopped(stop)
+    return task
+
+
 def job_threads(job):
     """Threads for this job: the CPUs Ray gave its task, else the cores / parallel jobs."""
     ray = sys.modules.get("ray")
@@ -53,3 +80,29 @@ def set_job_threads(job):
 
 def use_all_cores():
     set_num_threads(os.cpu_count() or 1)
+
+
+def prepare_checkpoint(cfg, data, path, tracker):
+    """Where this run checkpoints; a stopped run of the same config and data resumes.
+
+    A checkpoint already at `path` resumes if it belongs to this config and data
+    (the DVC stage's fixed path) and is dropped if not. Else the newest run with
+    the same run key, if it was stopped or failed, lends its checkpoint (copied
+    here): the new run is tagged `resumed_from` it, and it `resumed_by` the new one.
+    """
+    key = ckpt.run_key(cfg, data)
+    path = Path(path).resolve()
+    if path.is_file() and not ckpt.matches(path, key):
+        path.unlink()
+    tags = {"run_key": key, "checkpoint": str(path)}
+    previous = tracking.resumable_run(cfg.tracking.experiment, key, exclude=tracker.run_id)
+    if previous is not None:
+        run_id, source = previous
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, path.with_name(path.name + ".tmp"))
+            path.with_name(path.name + ".tmp").replace(path)
+        tags["resumed_from"] = run_id
+        tracking.set_tags(tracker.client, run_id, {"resumed_by": tracker.run_id})
+    tracker.set_tags(tags)
+    return path

@@ -29,6 +29,24 @@ def atomic(path):
         tmp.unlink(missing_ok=True)
 
 
+class OutputError(OSError):
+    """A place to write cannot be written; the message names it."""
+
+
+def check_writable(*folders):
+    """Create each folder if needed and write a file in it; OutputError names the first
+    that fails, before any work is done."""
+    for folder in folders:
+        folder = Path(folder)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            probe = folder / f".write-check-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise OutputError(f"cannot write to {folder}: {exc.strerror or exc}") from None
+
+
 def save_params(params, path):
     with atomic(path) as tmp:
         np.savez(tmp, **params)

@@ -16,6 +16,8 @@ a FAILED child run under its own name, so every job of the sweep shows.
 """
 import atexit
 import os
+import signal
+import socket
 from pathlib import Path
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
@@ -24,7 +26,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 
-from . import cli, tracking
+from . import cli, faults, tracking
 from .training.config import ConfigError
 
 
@@ -62,7 +64,9 @@ class SweepCallback(Callback):
                                      tags={"source": tracking.SWEEP_SOURCE, "sweep_dir": sweep_dir,
                                            "jobs": str(len(jobs)),
                                            "overrides": " ".join(config.hydra.overrides.task),
-                                           "git_commit": tracking.git_commit()})
+                                           "git_commit": tracking.git_commit(),
+                                           "host": socket.gethostname(),
+                                           "pid": str(os.getpid())})
         self.parent = run.info.run_id
         atexit.register(self._close, "FAILED")
 
@@ -89,5 +93,10 @@ class SweepCallback(Callback):
             tracking.log_params(self.client, run.info.run_id, self.jobs[name])
             self.client.set_terminated(run.info.run_id, "FAILED")
         failed = missing or any(c.info.status in ("RUNNING", "FAILED") for c in children)
-        self.client.set_terminated(self.parent, "FAILED" if failed else status)
+        if faults.received:  # the launching process itself was stopped by a signal
+            status = "KILLED"
+            tracking.set_tags(self.client, self.parent, {
+                "killed_by": signal.Signals(faults.received[0]).name})
+        self.client.set_terminated(self.parent, status if faults.received or not failed
+                                   else "FAILED")
         self.parent = None

@@ -11,11 +11,11 @@ import contextlib
 import os
 import socket
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 from .cli import project_root
+from .faults import Stopped, close_stale_runs
 from .training.config import plain
 
 SWEEP_SOURCE = "hydra sweep"  # the `source` tag of a sweep's parent run
@@ -48,6 +48,7 @@ def setup(experiment):
     """
     uri = tracking_uri()
     mlflow_client = client()
+    close_stale_runs(mlflow_client)
     found = mlflow_client.get_experiment_by_name(experiment)
     if found is not None:
         return found.experiment_id
@@ -80,6 +81,7 @@ class Tracker:
 
     def __init__(self, mlflow_client, run_id):
         self.client, self.run_id = mlflow_client, run_id
+        self.last_epoch = None  # the last finished epoch it logged
 
     def log_metrics(self, values, step=0):
         from mlflow.entities import Metric
@@ -90,6 +92,18 @@ class Tracker:
 
     def log_epoch(self, row):
         self.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=row["epoch"])
+        self.last_epoch = row["epoch"]
+
+    def log_history(self, history):
+        """Every epoch of a history (columns -> lists), as log_epoch would have logged them."""
+        from mlflow.entities import Metric
+
+        now = _now_ms()
+        self.client.log_batch(self.run_id, metrics=[
+            Metric(k, float(v), now, epoch) for k, values in history.items() if k != "epoch"
+            for epoch, v in zip(history["epoch"], values)])
+        if history["epoch"]:
+            self.last_epoch = history["epoch"][-1]
 
     def log_series(self, name, values):
         from mlflow.entities import Metric
@@ -141,6 +155,25 @@ def sweep_parent(experiment, sweep_dir):
     return runs[0].info.run_id if runs else None
 
 
+def resumable_run(experiment, run_key, exclude):
+    """(run id, checkpoint path) of the newest run with this run key, if it was stopped
+    or failed and left a checkpoint; else None. `exclude`: the run asking."""
+    mlflow_client = client()
+    found = mlflow_client.get_experiment_by_name(experiment)
+    if found is None:
+        return None
+    for run in mlflow_client.search_runs([found.experiment_id], max_results=5,
+                                         filter_string=f"tags.run_key = '{run_key}'",
+                                         order_by=["attributes.start_time DESC"]):
+        if run.info.run_id == exclude:
+            continue
+        path = run.data.tags.get("checkpoint")
+        if run.info.status in ("KILLED", "FAILED") and path and Path(path).is_file():
+            return run.info.run_id, Path(path)
+        return None
+    return None
+
+
 def find_run(experiment, tags):
     """The newest run of the experiment carrying all these tags, or None."""
     mlflow_client = client()
@@ -159,7 +192,8 @@ def run(cfg, run_name=None, tags=None, parent=None):
 
     Logs the flattened config as params (paths excluded) and tags the run
     with the host and process that ran it (on a cluster, where a job ran).
-    Ends FINISHED, or FAILED when the block raises.
+    Ends FINISHED; KILLED, tagged with the signal and the last finished epoch,
+    when a signal stops the block (faults.Stopped); FAILED when it raises.
     """
     experiment_id = setup(cfg.tracking.experiment)
     mlflow_client = client()
@@ -172,9 +206,17 @@ def run(cfg, run_name=None, tags=None, parent=None):
     created = mlflow_client.create_run(experiment_id, run_name=run_name, tags=all_tags)
     run_id = created.info.run_id
     status = "FAILED"
+    tracker = Tracker(mlflow_client, run_id)
     try:
         log_params(mlflow_client, run_id, cfg)
-        yield Tracker(mlflow_client, run_id)
+        yield tracker
         status = "FINISHED"
+    except Stopped as stop:
+        status = "KILLED"
+        stop.last_epoch = tracker.last_epoch
+        set_tags(mlflow_client, run_id, {"killed_by": stop.name,
+                                         "last_epoch": "none" if tracker.last_epoch is None
+                                         else tracker.last_epoch})
+        raise
     finally:
         mlflow_client.set_terminated(run_id, status)

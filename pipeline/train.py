@@ -12,8 +12,9 @@ evaluates in its own output dir and never writes DVC outputs. Every run is
 recorded in MLflow; a sweep's jobs are children of one parent run (sweep.py).
 """
 import sys
+from pathlib import Path
 
-from . import cli, data, experiment, jobs, tracking
+from . import cli, data, experiment, faults, jobs, outputs, tracking
 from .training.config import task_params
 
 
@@ -21,35 +22,30 @@ from .training.config import task_params
 def stage(params_file):
     cfg = cli.load_params_file(params_file)
     ds = data.load(cfg.paths.dataset, made_by=experiment.GENERATE)
+    outputs.check_writable(Path(cfg.paths.model).parent, cfg.paths.train,
+                           Path(cfg.paths.checkpoint).parent)
     jobs.use_all_cores()
     with tracking.run(cfg, run_name=f"dvc {cfg.model.cell} {cfg.task.name}",
                       tags={"source": "dvc repro"}) as tracker:
-        experiment.train(cfg, ds, cfg.paths.train, cfg.paths.model, tracker)
+        checkpoint = jobs.prepare_checkpoint(cfg, ds, cfg.paths.checkpoint, tracker)
+        experiment.train(cfg, ds, cfg.paths.train, cfg.paths.model, tracker,
+                         checkpoint=checkpoint)
 
 
-def hydra_job(node):
-    """One Hydra (multi)run job, in HydraConfig's output dir; returns its test loss.
-
-    In a sweep the config was checked before the fan-out (sweep.py), and what
-    fails here is recorded as a FAILED run while the other jobs go on.
-    """
-    ctx = jobs.hydra_context()
-    try:
-        cfg = cli.from_node(node)
-        jobs.set_job_threads(ctx)
-        with tracking.run(cfg, run_name=ctx.run_name, parent=ctx.parent(cfg),
-                          tags={"source": tracking.JOB_SOURCE,
-                                "output_dir": str(ctx.out)}) as tracker:
-            ds = data.load_or_make(str(cfg.task.name), task_params(cfg.task),
-                                   cli.project_root() / cfg.paths.dataset)
-            result = experiment.train(cfg, ds, ctx.out, ctx.out / "model.npz", tracker,
-                               figures_dir=ctx.out)
-            metrics = experiment.evaluate(cfg, ds, result.model, ctx.out, ctx.out / "metrics.json",
-                                   tracker)
-    except cli.EXPECTED_ERRORS as exc:
-        if ctx.sweep:
-            raise  # recorded as this job's failure; the other jobs go on
-        cli.fail(str(exc).splitlines()[0])
+@jobs.hydra_task
+def hydra_job(ctx, cfg):
+    """One Hydra (multi)run job in its own output dir (ctx.out); returns its test loss."""
+    outputs.check_writable(ctx.out)
+    jobs.set_job_threads(ctx)
+    with tracking.run(cfg, run_name=ctx.run_name, parent=ctx.parent(cfg),
+                      tags={"source": tracking.JOB_SOURCE, "output_dir": str(ctx.out)}) as tracker:
+        ds = data.load_or_make(str(cfg.task.name), task_params(cfg.task),
+                               cli.project_root() / cfg.paths.dataset)
+        checkpoint = jobs.prepare_checkpoint(cfg, ds, ctx.out / "checkpoint.pkl", tracker)
+        result = experiment.train(cfg, ds, ctx.out, ctx.out / "model.npz", tracker,
+                                  figures_dir=ctx.out, checkpoint=checkpoint)
+        metrics = experiment.evaluate(cfg, ds, result.model, ctx.out, ctx.out / "metrics.json",
+                                      tracker)
     return metrics["test_loss"]
 
 
@@ -61,8 +57,12 @@ def main():
     import hydra
 
     cli.check_group_choices(sys.argv[1:])
-    hydra.main(config_path=str(cli.conf_dir()), config_name="config",
-               version_base=None)(hydra_job)()
+    try:
+        with faults.stop_on_signals():  # the launching process of a sweep, too
+            hydra.main(config_path=str(cli.conf_dir()), config_name="config",
+                       version_base=None)(hydra_job)()
+    except faults.Stopped as stop:
+        cli.stopped(stop)
 
 
 if __name__ == "__main__":

@@ -19,15 +19,29 @@ def run_key(cfg, data):
 
 
 def save(path, state):
-    """Write state to path through a temporary file, so a kill leaves the old one whole."""
+    """Write state to path through a temporary file, so a kill or a full disk leaves the
+    previous checkpoint whole; a failed write raises CheckpointError naming the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        pickle.dump(state, f, protocol=pickle.HIGHEST_PROTOCOL)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as f:
+            pickle.dump(state, f, protocol=pickle.HIGHEST_PROTOCOL)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise CheckpointError(f"cannot write checkpoint {path}: {exc.strerror or exc}"
+                              " (the previous checkpoint, if any, is intact)") from None
+
+
+def matches(path, key):
+    """True if a checkpoint at path exists and belongs to the run named by key."""
+    try:
+        return load(path, key) is not None
+    except CheckpointError:
+        return False
 
 
 def load(path, key):

@@ -291,6 +291,7 @@ class PathsConfig:
     train: str = "data/train"
     metrics: str = "data/metrics.json"
     eval: str = "data/eval"
+    checkpoint: str = "data/checkpoints/train.pkl"  # not a DVC output: it survives a rerun
 
 
 @dataclass

@@ -40,11 +40,13 @@ def build_optimizer(cfg, params):
     return optim.OPTIMIZERS[str(cfg.optimizer.name)](params, **optimizer_params(cfg.optimizer))
 
 
-def fit(cfg, data, checkpoint=None, on_epoch=None, progress=None):
+def fit(cfg, data, checkpoint=None, on_epoch=None, on_resume=None, progress=None):
     """Train cfg's model on data; return a Result.
 
     checkpoint: a file path; written after every epoch, and resumed from if it
-    exists. on_epoch(record): called with each epoch's history row.
+    exists (it must belong to this config and data: checkpoint.run_key).
+    on_epoch(row): called with each epoch's history row as it finishes.
+    on_resume(history): called once with the history restored from the checkpoint.
     progress: show a progress bar (default: when stderr is a terminal).
     """
     model = build_model(cfg, data)
@@ -64,6 +66,8 @@ def fit(cfg, data, checkpoint=None, on_epoch=None, progress=None):
         history, step_norms, dh_norms = st["history"], st["step_grad_norms"], st["dh_norms"]
         start_epoch, outcome, diverged_at = st["epoch"] + 1, st["outcome"], st["diverged_at"]
         train_time, seen = st["train_time"], st["seen"]
+        if on_resume is not None:
+            on_resume(history)
 
     def snapshot(epoch):
         ckpt.save(checkpoint, dict(
