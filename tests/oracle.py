@@ -1,6 +1,7 @@
 """PyTorch as the test oracle, and the finite-difference and error helpers."""
 import numpy as np
 import torch
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 
 TORCH_CLASSES = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}
@@ -48,9 +49,31 @@ def as_tuple(state):
     return state if isinstance(state, tuple) else (state,)
 
 
-def loss(layer, x, state0, dy, dstate):
+def torch_run(module, x, state0, dy, dstate, cell, lengths=None):
+    """y, state, dx, dstate0 and parameter grads from torch, for L = <y,dy> + <state,dstate>.
+
+    With lengths, x goes through pack_padded_sequence(enforce_sorted=False) and y
+    comes back through pad_packed_sequence(total_length=T).
+    """
+    xt = torch.from_numpy(x).requires_grad_()
+    st = [torch.from_numpy(s).requires_grad_() for s in as_tuple(state0)]
+    inp = xt if lengths is None else pack_padded_sequence(
+        xt, torch.as_tensor(lengths), enforce_sorted=False)
+    y, state = module(inp, tuple(st) if cell == "lstm" else st[0])
+    if lengths is not None:
+        y = pad_packed_sequence(y, total_length=x.shape[0])[0]
+    total = (y * torch.from_numpy(dy)).sum()
+    for s, ds in zip(as_tuple(state), as_tuple(dstate)):
+        total = total + (s * torch.from_numpy(ds)).sum()
+    total.backward()
+    grads = {n: p.grad.numpy() for n, p in module.named_parameters()}
+    return (y.detach().numpy(), [s.detach().numpy() for s in as_tuple(state)],
+            xt.grad.numpy(), [s.grad.numpy() for s in st], grads)
+
+
+def loss(layer, x, state0, dy, dstate, lengths=None):
     """L = <y, dy> + <state, dstate>: its gradient is what backward(dy, dstate) gives."""
-    y, state = layer.forward(x, state0)
+    y, state = layer.forward(x, state0, lengths=lengths)
     total = float(np.sum(y.astype(np.float64) * dy))
     for s, ds in zip(as_tuple(state), as_tuple(dstate)):
         total += float(np.sum(s.astype(np.float64) * ds))

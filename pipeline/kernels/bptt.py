@@ -1,9 +1,14 @@
 """Pieces of backpropagation through time that every cell shares.
 
-The input projection of all steps, and after a cell's backward loop, dx and
-the weight gradients: plain GEMMs over all T*B rows at once, as in cuDNN.
-With nthreads > 1 each GEMM is cut into nthreads slices that run in parallel,
-each on single-threaded BLAS (one thread pool only: Numba's).
+The step layout (which rows a step holds, where its previous state is), the
+input projection of all steps, and after the backward loop dx and the weight
+gradients: plain GEMMs over all rows at once, as in cuDNN. ``nthreads`` None
+runs each on one thread and compiles nothing parallel (Numba prunes the other
+branch at compile time); an int cuts each GEMM into that many slices that run
+in parallel, each on single-threaded BLAS (one thread pool only: Numba's).
+
+Rows are PyTorch's packed-sequence layout (see ``driver``): step t holds rows
+offsets[t] .. offsets[t] + batch_sizes[t], the sequences still running.
 """
 import numpy as np
 from numba import njit, prange
@@ -23,10 +28,35 @@ def span(i, parts, n, align):
 
 @njit(**JIT)
 def step_slices(B, nthreads):
-    """How many batch-row slices a step is cut into (each a multiple of MR rows)."""
+    """How many batch-row slices a step of B rows is cut into (each a multiple of MR rows)."""
     size = (B + nthreads - 1) // nthreads
     size = (size + MR - 1) // MR * MR
     return (B + size - 1) // size
+
+
+@njit(**JIT)
+def step_offsets(batch_sizes):
+    """offsets (T + 1,): step t's rows are offsets[t] .. offsets[t + 1]."""
+    offsets = np.empty(batch_sizes.shape[0] + 1, np.int64)
+    offsets[0] = 0
+    for t in range(batch_sizes.shape[0]):
+        offsets[t + 1] = offsets[t] + batch_sizes[t]
+    return offsets
+
+
+@njit(**JIT)
+def neighbour(batch_sizes, offsets, t, reverse):
+    """Where step t's previous state is: (o, m).
+
+    The step before t in the walk is t - 1 (t + 1 in reverse). Rows b < m of
+    step t continue from that step's row o + b; rows m <= b < batch_sizes[t]
+    start here, from h0[b] (every row at t = 0; in reverse, the sequences
+    whose last valid step is t).
+    """
+    p = t + 1 if reverse else t - 1
+    if p < 0 or p >= batch_sizes.shape[0]:
+        return 0, 0
+    return offsets[p], min(batch_sizes[t], batch_sizes[p])
 
 
 @njit(**JIT)
@@ -38,26 +68,37 @@ def packed(w):
 
 
 @njit(**JIT)
-def _project_slice(x2, w_ih, out2, r0, r1):
-    gemm(False, True, 1.0, x2[r0:r1], w_ih, 0.0, out2[r0:r1])
+def _project_slice(x, w_ih, out, r0, r1):
+    gemm(False, True, 1.0, x[r0:r1], w_ih, 0.0, out[r0:r1])
 
 
 @njit(parallel=True, **JIT)
-def _project_parallel(x2, w_ih, out2, nthreads):
+def _project_parallel(x, w_ih, out, nthreads):
     for i in prange(nthreads):
-        r0, r1 = span(i, nthreads, x2.shape[0], 1)
-        _project_slice(x2, w_ih, out2, r0, r1)
+        r0, r1 = span(i, nthreads, x.shape[0], 1)
+        _project_slice(x, w_ih, out, r0, r1)
 
 
 @njit(**JIT)
 def project(x, w_ih, out, nthreads):
-    """out (T*B, G) = x (T, B, D) W_ih': the input projection of every step."""
-    T, B, D = x.shape
-    x2 = x.reshape(T * B, D)
-    if nthreads > 1:
-        _project_parallel(x2, w_ih, out, nthreads)
+    """out (N, G) = x (N, D) W_ih': the input projection of every row."""
+    if nthreads is None:
+        _project_slice(x, w_ih, out, 0, x.shape[0])
     else:
-        _project_slice(x2, w_ih, out, 0, T * B)
+        _project_parallel(x, w_ih, out, nthreads)
+
+
+@njit(**JIT)
+def prev_rows(h, h0, batch_sizes, reverse, out):
+    """out (N, H) <- the state every row's step started from: a row of h (N, H) or of h0."""
+    offsets = step_offsets(batch_sizes)
+    for t in range(batch_sizes.shape[0]):
+        o_p, m = neighbour(batch_sizes, offsets, t, reverse)
+        o = offsets[t]
+        for b in range(m):
+            out[o + b] = h[o_p + b]
+        for b in range(m, batch_sizes[t]):
+            out[o + b] = h0[b]
 
 
 @njit(**JIT)
@@ -72,66 +113,68 @@ def row_sum(a, out, j0, j1):
 
 
 @njit(**JIT)
-def _grads_slice(i, parts, a_ih, a_hh, shared, x2, w_ih, h, h0, da_hh_first, n, reverse,
-                 dx2, dx_beta, dw_ih, dw_hh, db_ih, db_hh):
+def _grads_slice(i, parts, da_ih, da_hh, x, w_ih, da1, h1, da2, h2,
+                 dx, dx_beta, dw_ih, dw_hh, db_ih, db_hh):
     """Slice i of weight_grads: rows i of dx, gate rows i of the weight gradients."""
-    TB, G = a_ih.shape
-    B = h0.shape[0]
-    r0, r1 = span(i, parts, TB, 1)
-    gemm(False, False, 1.0, a_ih[r0:r1], w_ih, dx_beta, dx2[r0:r1])
+    N, G = da_ih.shape
+    r0, r1 = span(i, parts, N, 1)
+    gemm(False, False, 1.0, da_ih[r0:r1], w_ih, dx_beta, dx[r0:r1])
     g0, g1 = span(i, parts, G, 1)
-    gemm(True, False, 1.0, a_ih[:, g0:g1], x2, 0.0, dw_ih[g0:g1])
-    gemm(True, False, 1.0, da_hh_first[:, g0:g1], h0, 0.0, dw_hh[g0:g1])
-    if n > 0:
-        if reverse:
-            gemm(True, False, 1.0, a_hh[:n, g0:g1], h[B:], 1.0, dw_hh[g0:g1])
-        else:
-            gemm(True, False, 1.0, a_hh[B:, g0:g1], h[:n], 1.0, dw_hh[g0:g1])
-    row_sum(a_ih, db_ih, g0, g1)
-    if shared:
+    gemm(True, False, 1.0, da_ih[:, g0:g1], x, 0.0, dw_ih[g0:g1])
+    gemm(True, False, 1.0, da1[:, g0:g1], h1, 0.0, dw_hh[g0:g1])
+    if da2.shape[0] > 0:
+        gemm(True, False, 1.0, da2[:, g0:g1], h2, 1.0, dw_hh[g0:g1])
+    row_sum(da_ih, db_ih, g0, g1)
+    if da_hh.ctypes.data == da_ih.ctypes.data:
         db_hh[g0:g1] = db_ih[g0:g1]
     else:
-        row_sum(a_hh, db_hh, g0, g1)
+        row_sum(da_hh, db_hh, g0, g1)
 
 
 @njit(parallel=True, **JIT)
-def _grads_parallel(nthreads, a_ih, a_hh, shared, x2, w_ih, h, h0, da_hh_first, n, reverse,
-                    dx2, dx_beta, dw_ih, dw_hh, db_ih, db_hh):
+def _grads_parallel(nthreads, da_ih, da_hh, x, w_ih, da1, h1, da2, h2,
+                    dx, dx_beta, dw_ih, dw_hh, db_ih, db_hh):
     for i in prange(nthreads):
-        _grads_slice(i, nthreads, a_ih, a_hh, shared, x2, w_ih, h, h0, da_hh_first, n,
-                     reverse, dx2, dx_beta, dw_ih, dw_hh, db_ih, db_hh)
+        _grads_slice(i, nthreads, da_ih, da_hh, x, w_ih, da1, h1, da2, h2,
+                     dx, dx_beta, dw_ih, dw_hh, db_ih, db_hh)
 
 
 @njit(**JIT)
-def weight_grads(da_ih, da_hh, shared, x, w_ih, y, col, h0, reverse, nthreads,
+def weight_grads(da_ih, da_hh, x, w_ih, y, col, h0, batch_sizes, reverse, nthreads,
                  dx, dx_beta, dw_ih, dw_hh, db_ih, db_hh):
-    """Gradients of one direction of one layer from its gate gradients.
+    """dx and the weight gradients of one direction of one layer from its gate gradients.
 
-    da_ih (T, B, G): dL/d(x_t W_ih' + b_ih); da_hh (T, B, G): dL/d(h W_hh' + b_hh)
-    shared: da_hh is da_ih (rnn, lstm), so db_hh is db_ih
-    x (T, B, D); w_ih (G, D); h0 (B, H)
-    y (T, B, W): the layer's output; this direction's h_t is y[t, :, col:col+H]
-    reverse: the direction walked t = T-1 .. 0, so step t read h_{t+1}
-    dx (T, B, D) <- da_ih W_ih + dx_beta * dx (the other direction's share)
+    da_ih (N, G): dL/d(x_t W_ih' + b_ih) of every row; da_hh (N, G):
+    dL/d(h W_hh' + b_hh), the same array for rnn and lstm (then db_hh = db_ih)
+    x (N, D); w_ih (G, D); h0 (B, H)
+    y (N, W): the layer's output; this direction's h_t is y[:, col:col+H]
+    batch_sizes, reverse: the steps, as the driver walked them
+    dx (N, D) <- da_ih W_ih + dx_beta * dx (the other direction's share)
     dw_ih (G, D), dw_hh (G, H), db_ih, db_hh (G,) <- the gradients
+    dW_hh sums da_hh' h_prev over rows. When every step holds every sequence,
+    h_prev is y one step away but on the first step (h0): two GEMMs on views.
+    Otherwise h_prev is gathered row by row first (N x H, small beside the GEMM).
     """
-    T, B, D = x.shape
-    G = da_ih.shape[2]
+    T = batch_sizes.shape[0]
+    B = batch_sizes[0]
     H = h0.shape[1]
-    W = y.shape[2]
-    a_ih = da_ih.reshape(T * B, G)
-    a_hh = da_hh.reshape(T * B, G)
-    x2 = x.reshape(T * B, D)
-    dx2 = dx.reshape(T * B, D)
-    h = y.reshape(T * B, W)[:, col:col + H]
-    n = (T - 1) * B
-    first = da_hh[T - 1 if reverse else 0]
-    if nthreads > 1:
-        _grads_parallel(nthreads, a_ih, a_hh, shared, x2, w_ih, h, h0, first, n, reverse,
-                        dx2, dx_beta, dw_ih, dw_hh, db_ih, db_hh)
+    h = y[:, col:col + H]
+    if batch_sizes[T - 1] == B:
+        n = (T - 1) * B
+        first = n if reverse else 0
+        da1, h1 = da_hh[first:first + B], h0
+        da2, h2 = (da_hh[:n], h[B:]) if reverse else (da_hh[B:], h[:n])
     else:
-        _grads_slice(0, 1, a_ih, a_hh, shared, x2, w_ih, h, h0, first, n, reverse,
-                     dx2, dx_beta, dw_ih, dw_hh, db_ih, db_hh)
+        hp = np.empty((da_hh.shape[0], H), h0.dtype)
+        prev_rows(h, h0, batch_sizes, reverse, hp)
+        da1, h1 = da_hh, hp
+        da2, h2 = da_hh[:0], h[:0]
+    if nthreads is None:
+        _grads_slice(0, 1, da_ih, da_hh, x, w_ih, da1, h1, da2, h2,
+                     dx, dx_beta, dw_ih, dw_hh, db_ih, db_hh)
+    else:
+        _grads_parallel(nthreads, da_ih, da_hh, x, w_ih, da1, h1, da2, h2,
+                        dx, dx_beta, dw_ih, dw_hh, db_ih, db_hh)
 
 
 @njit(**JIT)
@@ -141,6 +184,14 @@ def total(v):
     for i in range(v.shape[0]):
         s += v[i]
     return s
+
+
+@njit(**JIT)
+def add_into(dh, dh_out):
+    """dh += dh_out, making dh a row's total dL/dh_t; returns its squared norm."""
+    for j in range(dh.shape[0]):
+        dh[j] += dh_out[j]
+    return sum_squares(dh)
 
 
 @njit(**JIT)

@@ -1,8 +1,13 @@
 """The model: optional embedding, the recurrent stack, a linear readout.
 
-    x (T, B) tokens --embedding--> (T, B, E) --Recurrent--> y (T, B, dirs*H)
-    readout "last": pred = y[T-1] W' + b  (B, O)      (many-to-one)
+    x (T, B) tokens --embedding--> (T, B, E) --Recurrent--> y (T, B, dirs*H), h_n
+    readout "last": pred = h W' + b       (B, O)      (many-to-one)
     readout "all":  pred = y[t] W' + b    (T, B, O)   (many-to-many)
+
+"last" reads the top layer's final state h_n: each sequence's last valid step
+(t = T-1 without lengths) for the forward direction, t = 0 for the reverse
+one, concatenated. With lengths, "all" predicts 0 W' + b at padded steps,
+which a loss masked with ``losses.length_mask`` does not count.
 
 Forward and backward are written by hand like the core. Parameters are one
 dict: "embedding.weight", "rnn.<PyTorch's names>", "readout.weight",
@@ -52,11 +57,19 @@ class Model:
                              f" got [{x.min()}, {x.max()}]")
         return self.params["embedding.weight"][x]
 
-    def forward(self, x, training=False):
-        """Predictions for x: (T, B) tokens with an embedding, else (T, B, D) floats."""
+    def forward(self, x, training=False, lengths=None):
+        """Predictions for x: (T, B) tokens with an embedding, else (T, B, D) floats.
+
+        lengths (B,): each sequence's valid steps in [1, T] (None: all T), as
+        ``Recurrent.forward`` takes them; backward uses the last forward's.
+        """
         emb = self._embed(x)
-        y, _ = self.rnn.forward(emb, training=training)
-        out = y[-1] if self.readout == "last" else y
+        y, state = self.rnn.forward(emb, training=training, lengths=lengths)
+        if self.readout == "last":
+            h_n = state[0] if isinstance(state, tuple) else state
+            out = np.concatenate(h_n[-self.rnn.dirs:], axis=1)  # (B, dirs*H)
+        else:
+            out = y
         pred = out @ self.params["readout.weight"].T + self.params["readout.bias"]
         self._tape = (x, y, out)
         return pred
@@ -64,6 +77,7 @@ class Model:
     def backward(self, dpred):
         """Gradients of every parameter, keyed like params, for dL/dpred."""
         x, y, out = self._tape
+        rnn = self.rnn
         W = self.params["readout.weight"]
         flat_d = dpred.reshape(-1, dpred.shape[-1])
         grads = {"readout.weight": flat_d.T @ out.reshape(-1, out.shape[-1]),
@@ -71,12 +85,15 @@ class Model:
         dout = dpred @ W
         if not np.isfinite(dout).all():
             raise FloatingPointError("the gradient reaching the recurrent stack is not finite")
-        if self.readout == "last":
+        if self.readout == "last":  # dL/dh_n of the top layer, nothing through y
+            B, H, dirs = dout.shape[0], rnn.hidden_size, rnn.dirs
             dy = np.zeros_like(y)
-            dy[-1] = dout
+            dh_n = np.zeros((rnn.num_layers * dirs, B, H), self.dtype)
+            dh_n[-dirs:] = dout.reshape(B, dirs, H).transpose(1, 0, 2)
+            dstate = (dh_n, None) if rnn.cell == "lstm" else dh_n
         else:
-            dy = np.ascontiguousarray(dout)
-        dx, _, g = self.rnn.backward(dy)
+            dy, dstate = np.ascontiguousarray(dout), None
+        dx, _, g = rnn.backward(dy, dstate)
         grads.update({f"rnn.{k}": v for k, v in g.items()})
         if self.vocab_size is not None:
             demb = np.zeros_like(self.params["embedding.weight"])

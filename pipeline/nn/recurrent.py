@@ -7,9 +7,8 @@ Arrays are time-major: x (T, B, D), y (T, B, dirs*H).
 import numba
 import numpy as np
 
-from ..kernels.gru import gru_backward, gru_forward
-from ..kernels.lstm import lstm_backward, lstm_forward
-from ..kernels.rnn import rnn_backward, rnn_forward
+from ..kernels.driver import Cell, backward, forward
+from .packing import Packing
 from .spec import GATES, NONLINEARITIES, as_dtype, parse_init
 
 DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -83,6 +82,7 @@ class Recurrent:
         inits = parse_init(init, cell)
         self.dirs = 2 if self.bidirectional else 1
         self.gates = GATES[cell]
+        self._kernel_cell = Cell(f"rnn_{nonlinearity}" if cell == "rnn" else cell)
         self.params = self._init_params(np.random.default_rng(seed), inits)
         self._dropout_rng = np.random.default_rng([seed, 1])
         self.dropout_masks = []
@@ -173,88 +173,109 @@ class Recurrent:
         n = numba.get_num_threads()
         return n if n > 1 and B * self.gates * self.hidden_size >= PARALLEL_MIN_GATE_VALUES else 1
 
+    def _check_lengths(self, lengths, T, B):
+        """lengths as a (B,) int64 array in [1, T], or None."""
+        if lengths is None:
+            return None
+        a = np.asarray(lengths)
+        if a.shape != (B,):
+            raise ValueError(f"lengths must have shape ({B},) (one per sequence), got {a.shape}")
+        if a.dtype.kind not in "iu":
+            raise ValueError(f"lengths must be integers, got dtype {a.dtype}")
+        if a.min() < 1 or a.max() > T:
+            raise ValueError(f"lengths must lie in [1, {T}] (T = x.shape[0]),"
+                             f" got [{a.min()}, {a.max()}]")
+        return a.astype(np.int64)
+
     # ----- forward / backward -----------------------------------------------
-    def forward(self, x, state0=None, training=False):
+    def forward(self, x, state0=None, training=False, lengths=None):
         """y (T, B, dirs*H) and the final state for x (T, B, input_size).
 
         state: h_n (L*dirs, B, H) for rnn and gru, (h_n, c_n) for lstm.
+        lengths (B,): each sequence's valid steps, ints in [1, T] in any order
+        (None: all T), with PyTorch's packed-sequence semantics
+        (pack_padded_sequence(x, lengths, enforce_sorted=False), the layer,
+        pad_packed_sequence(total_length=T)): y is 0 at t >= lengths[b], x
+        there is never read; h_n is each sequence's state after its last valid
+        step, for the reverse direction (which runs from lengths[b] - 1 down
+        to 0) after t = 0; state0 starts each direction at its first valid step.
         """
         x = self._check_array("x", x, (None, None, self.input_size))
         T, B, _ = x.shape
         if T < 1 or B < 1:
             raise ValueError(f"x must have at least one step and one sequence, got {x.shape}")
+        packing = Packing(T, B, self._check_lengths(lengths, T, B))
         state0 = self._check_state("state0", state0, B)
+        h0 = packing.sort(state0[0])
+        c0 = packing.sort(state0[1]) if self.cell == "lstm" else h0
         H, G, L, dirs = self.hidden_size, self.gates * self.hidden_size, self.num_layers, self.dirs
+        N, steps = packing.N, packing.batch_sizes
         nthreads = self._threads(B)
+        nthreads = nthreads if nthreads > 1 else None
         inputs, outputs, caches, masks = [], [], [], []
-        inp = x
+        inp = packing.pack(x)
         for layer in range(L):
             if layer > 0 and training and self.dropout > 0.0:
-                keep = self._dropout_rng.random(inp.shape) >= self.dropout
+                shape = (T, B, inp.shape[1])
+                keep = self._dropout_rng.random(shape) >= self.dropout
                 mask = keep.astype(self.dtype) / self.dtype.type(1.0 - self.dropout)
                 masks.append(mask)
                 dropped = self._buffer(("dropped", layer), inp.shape)
-                np.multiply(inp, mask, out=dropped)
+                np.multiply(inp, packing.pack(mask), out=dropped)
                 inp = dropped
-            last = layer == L - 1
-            out = np.empty((T, B, dirs * H), self.dtype) if last else \
-                self._buffer(("out", layer), (T, B, dirs * H))
+            out = np.empty((N, dirs * H), self.dtype) if layer == L - 1 else \
+                self._buffer(("out", layer), (N, dirs * H))
             for d in range(dirs):
                 w_ih, w_hh, b_ih, b_hh = (self.params[n] for n in self._names(layer, d))
                 s = layer * dirs + d
-                gates = self._buffer(("gates", layer, d), (T, B, G))
-                if self.cell == "lstm":
-                    c = self._buffer(("c", layer, d), (T, B, H))
-                    lstm_forward(inp, w_ih, w_hh, b_ih, b_hh, state0[0][s], state0[1][s],
-                                 d == 1, nthreads, out, d * H, c, gates)
-                    caches.append((c, gates))
-                elif self.cell == "gru":
-                    hn = self._buffer(("hn", layer, d), (T, B, H))
-                    gru_forward(inp, w_ih, w_hh, b_ih, b_hh, state0[0][s], d == 1, nthreads,
-                                out, d * H, hn, gates)
-                    caches.append((hn, gates))
-                else:
-                    rnn_forward(inp, w_ih, w_hh, b_ih, b_hh, state0[0][s],
-                                self.nonlinearity == "relu", d == 1, nthreads, out, d * H)
-                    caches.append(())
+                gates = self._buffer(("gates", layer, d), (N, G))
+                c = self._buffer(("c", layer, d), (N, H))
+                forward(self._kernel_cell, inp, w_ih, w_hh, b_ih, b_hh, h0[s], c0[s], steps,
+                        d == 1, nthreads, out, d * H, gates, c)
+                caches.append((gates, c))
             inputs.append(inp)
             outputs.append(out)
             inp = out
         self.dropout_masks = masks
-        self._tape = dict(T=T, B=B, inputs=inputs, outputs=outputs, caches=caches,
-                          state0=state0, masks=masks, nthreads=nthreads)
+        self._tape = dict(packing=packing, inputs=inputs, outputs=outputs, caches=caches,
+                          h0=h0, c0=c0, masks=masks, nthreads=nthreads)
         h_n = np.empty((L * dirs, B, H), self.dtype)
         c_n = np.empty((L * dirs, B, H), self.dtype) if self.cell == "lstm" else None
         for layer in range(L):
             for d in range(dirs):
-                s, t = layer * dirs + d, (0 if d else T - 1)
-                h_n[s] = outputs[layer][t, :, d * H:(d + 1) * H]
+                s = layer * dirs + d
+                rows = packing.first_rows() if d else packing.last_rows()
+                h_n[s] = outputs[layer][rows, d * H:(d + 1) * H]
                 if c_n is not None:
-                    c_n[s] = caches[s][0][t]
-        return outputs[-1], ((h_n, c_n) if c_n is not None else h_n)
+                    c_n[s] = caches[s][1][rows]
+        h_n = packing.unsort(h_n)
+        y = packing.unpack(outputs[-1])
+        return y, ((h_n, packing.unsort(c_n)) if c_n is not None else h_n)
 
     def backward(self, dy, dstate=None):
         """Gradients of the most recent forward.
 
-        dy (T, B, dirs*H): dL/dy; dstate: dL/d(final state), shaped like the
-        state, None (or, for lstm, either part None) meaning zeros.
-        Returns dx (T, B, input_size), dstate0 (shaped like the state) and
-        grads (keyed like params). Afterwards ``dh_norms`` holds the norm of
-        dL/dh_t per layer, direction and step.
+        dy (T, B, dirs*H): dL/dy (ignored at padded steps); dstate: dL/d(final
+        state), shaped like the state, None (or, for lstm, either part None)
+        meaning zeros. Returns dx (T, B, input_size), 0 at padded steps,
+        dstate0 (shaped like the state) and grads (keyed like params).
+        Afterwards ``dh_norms`` holds the norm of dL/dh_t per layer, direction
+        and step, over the sequences still running at t.
         """
         tape = self._tape
         if tape is None:
             raise RuntimeError("backward() needs a forward() first")
-        T, B = tape["T"], tape["B"]
+        packing = tape["packing"]
+        T, B, N, steps = packing.T, packing.B, packing.N, packing.batch_sizes
         H, L, dirs = self.hidden_size, self.num_layers, self.dirs
         dy = self._check_array("dy", dy, (T, B, dirs * H))
         dstate = self._check_state("dstate", dstate, B)
-        dh0 = dstate[0].copy()
-        dc0 = dstate[1].copy() if self.cell == "lstm" else None
+        dh0 = packing.sort(dstate[0])
+        dc0 = packing.sort(dstate[1]) if self.cell == "lstm" else np.zeros_like(dh0)
         grads = {name: np.empty_like(p) for name, p in self.params.items()}
-        norms = np.empty((L, dirs, T), self.dtype)
+        norms = np.zeros((L, dirs, T), self.dtype)
         nthreads = tape["nthreads"]
-        g = dy
+        g = packing.pack(dy)
         for layer in reversed(range(L)):
             inp, out = tape["inputs"][layer], tape["outputs"][layer]
             dinp = np.empty(inp.shape, self.dtype) if layer == 0 else \
@@ -264,29 +285,20 @@ class Recurrent:
                 names = self._names(layer, d)
                 w_ih, w_hh = self.params[names[0]], self.params[names[1]]
                 dw_ih, dw_hh, db_ih, db_hh = (grads[n] for n in names)
-                h0 = tape["state0"][0][s]
-                da = self._buffer("da", (T, B, self.gates * H))
-                beta = 1.0 if d else 0.0
-                if self.cell == "lstm":
-                    c, gates = tape["caches"][s]
-                    lstm_backward(g, dh0[s], dc0[s], inp, w_ih, w_hh, h0, tape["state0"][1][s],
-                                  out, d * H, c, gates, d == 1, nthreads, da, dinp, beta,
-                                  dw_ih, dw_hh, db_ih, db_hh, norms[layer, d])
-                elif self.cell == "gru":
-                    hn, gates = tape["caches"][s]
-                    da_hh = self._buffer("da_hh", da.shape)
-                    gru_backward(g, dh0[s], inp, w_ih, w_hh, h0, out, d * H, hn, gates,
-                                 d == 1, nthreads, da, da_hh, dinp, beta,
-                                 dw_ih, dw_hh, db_ih, db_hh, norms[layer, d])
-                else:
-                    rnn_backward(g, dh0[s], inp, w_ih, w_hh, h0, self.nonlinearity == "relu",
-                                 out, d * H, d == 1, nthreads, da, dinp, beta,
-                                 dw_ih, dw_hh, db_ih, db_hh, norms[layer, d])
+                gates, c = tape["caches"][s]
+                da = self._buffer("da", (N, self.gates * H))
+                da_hh = self._buffer("da_hh", da.shape) if self.cell == "gru" else da
+                backward(self._kernel_cell, inp, w_ih, w_hh, tape["h0"][s], tape["c0"][s],
+                         steps, d == 1, nthreads, out, d * H, gates, c,
+                         g, dh0[s], dc0[s], dinp, dw_ih, dw_hh, db_ih, db_hh,
+                         1.0 if d else 0.0, da, da_hh, norms[layer, d, :packing.steps])
             if layer > 0 and tape["masks"]:
-                dinp *= tape["masks"][layer - 1]
+                dinp *= packing.pack(tape["masks"][layer - 1])
             g = dinp
         self._dh_norms = norms
-        return g, ((dh0, dc0) if self.cell == "lstm" else dh0), grads
+        dh0 = packing.unsort(dh0)
+        dstate0 = (dh0, packing.unsort(dc0)) if self.cell == "lstm" else dh0
+        return packing.unpack(g), dstate0, grads
 
     @property
     def dh_norms(self):
@@ -304,15 +316,17 @@ class Recurrent:
 def warm_up(cells=tuple(GATES), dtypes=DTYPES, nthreads=1):
     """Compile, or load from Numba's disk cache, every kernel these cells and dtypes use.
 
-    Run it in one process before parallel jobs start: processes compiling the
-    same cache entries at once can race.
+    rnn compiles once per nonlinearity, both are warmed. Run it in one process
+    before parallel jobs start: processes compiling the same cache entries at
+    once can race.
     """
     for cell in cells:
-        for dtype in dtypes:
-            layer = Recurrent(cell, 2, 3, num_layers=2, bidirectional=True, dtype=dtype)
-            x = np.zeros((2, 5, 2), layer.dtype)
-            for n in sorted({1, nthreads}):
-                layer.threads = n
-                y, _ = layer.forward(x, training=True)
-                layer.backward(np.ones_like(y))
-
+        for nonlinearity in (NONLINEARITIES if cell == "rnn" else NONLINEARITIES[:1]):
+            for dtype in dtypes:
+                layer = Recurrent(cell, 2, 3, num_layers=2, bidirectional=True,
+                                  nonlinearity=nonlinearity, dtype=dtype)
+                x = np.zeros((2, 5, 2), layer.dtype)
+                for n in sorted({1, nthreads}):
+                    layer.threads = n
+                    y, _ = layer.forward(x, training=True)
+                    layer.backward(np.ones_like(y))

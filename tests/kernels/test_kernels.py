@@ -84,16 +84,56 @@ def test_packed_gemm_matches_numpy(dtype, B, K, N):
 
 
 def test_kernel_cache_is_stamped_with_the_whole_kernels_package():
-    """A change to a shared helper (activations, blas, bptt) must invalidate every kernel."""
+    """A change to a shared helper (activations, blas, bptt, a cell) must invalidate every kernel."""
     import inspect
 
     from numba.core import caching
 
+    from pipeline.kernels import driver
     from pipeline.kernels import runtime as jitcache
-    from pipeline.kernels import lstm
 
-    impl = caching.FunctionCache(lstm.lstm_forward.py_func)._impl
+    impl = caching.FunctionCache(driver.forward.py_func)._impl
     assert impl.locator.get_source_stamp() == jitcache.kernels_stamp()
     other = caching.FunctionCache(_apply.py_func)._impl  # outside pipeline/kernels
     assert other.locator.get_source_stamp() != jitcache.kernels_stamp()
-    assert inspect.getfile(lstm.lstm_forward.py_func).endswith("kernels/lstm.py")
+    assert inspect.getfile(driver.forward.py_func).endswith("kernels/driver.py")
+
+
+CACHE_PROBE = """
+import json, numpy as np
+from pipeline.kernels import bptt, driver
+from pipeline.nn import Recurrent
+layer = Recurrent("rnn", 3, 4, bidirectional=True, nonlinearity="relu")
+y, _ = layer.forward(np.ones((4, 2, 3)), lengths=[4, 2])
+layer.backward(np.ones_like(y))
+print(json.dumps({
+    "hits": [len(f.stats.cache_hits) for f in (driver.forward, driver.backward)],
+    "misses": [len(f.stats.cache_misses) for f in (driver.forward, driver.backward)],
+    "parallel": [len(f.signatures) for f in (driver._forward_parallel, driver._backward_parallel,
+                                             bptt._project_parallel, bptt._grads_parallel)]}))
+"""
+
+
+def test_kernels_compile_once_per_cell_and_load_from_the_cache_after(tmp_path):
+    """Cell and thread choice are in the argument types, so a second process loads every
+    entry from Numba's disk cache; one thread compiles nothing parallel."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    runs = [json.loads(subprocess.run([sys.executable, "-c", CACHE_PROBE], env=env, check=True,
+                                      capture_output=True, text=True).stdout)
+            for _ in range(2)]
+    assert runs[0]["misses"] == [1, 1] and runs[0]["hits"] == [0, 0]
+    assert runs[1]["hits"] == [1, 1] and runs[1]["misses"] == [0, 0]
+    assert runs[0]["parallel"] == runs[1]["parallel"] == [0, 0, 0, 0]
+
+
+def test_cells_are_chosen_by_name():
+    from pipeline.kernels.driver import ROWS, Cell
+
+    assert sorted(ROWS) == ["gru", "lstm", "rnn_relu", "rnn_tanh"]
+    with pytest.raises(ValueError, match="cell must be one of rnn_tanh, rnn_relu, lstm, gru"):
+        Cell("rnn")

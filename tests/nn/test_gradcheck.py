@@ -13,19 +13,21 @@ TOL = 1e-6
 @pytest.mark.parametrize("cell,nonlinearity", CELLS)
 @pytest.mark.parametrize("num_layers", [1, 2, 3])
 @pytest.mark.parametrize("bidirectional", [False, True])
-@pytest.mark.parametrize("T,B", [(4, 3), (1, 1)])
-def test_backward_matches_finite_differences(cell, nonlinearity, num_layers, bidirectional, T, B):
+@pytest.mark.parametrize("T,B,lengths", [(4, 3, None), (1, 1, None), (4, 3, (2, 4, 1)),
+                                         (3, 1, (2,))])
+def test_backward_matches_finite_differences(cell, nonlinearity, num_layers, bidirectional, T, B,
+                                             lengths):
     layer = Recurrent(cell, 2, 3, num_layers=num_layers, bidirectional=bidirectional,
                       nonlinearity=nonlinearity, seed=3)
     x, state0, dy, dstate = random_problem(layer, T, B, seed=4)
     if nonlinearity == "relu":
         # Keep pre-activations away from the kink, where differences are meaningless.
         x = x + np.sign(x) * 0.5
-    layer.forward(x, state0)
+    layer.forward(x, state0, lengths=lengths)
     dx, dstate0, grads = layer.backward(dy, dstate)
 
     def f():
-        return loss(layer, x, state0, dy, dstate)
+        return loss(layer, x, state0, dy, dstate, lengths)
 
     checks = [("x", x, dx)]
     checks += [(f"state0[{i}]", s, g) for i, (s, g) in enumerate(zip(as_tuple(state0),
@@ -88,6 +90,25 @@ def test_dh_norms_cover_every_layer_and_direction():
     layer.backward(dy)
     assert layer.dh_norms.shape == (2, 2, 5)
     assert np.all(layer.dh_norms > 0)
+
+
+def test_dh_norms_cover_the_running_sequences_only():
+    """With lengths, step t's norm is over the sequences still running; past them all, 0."""
+    layer = Recurrent("gru", 2, 3, bidirectional=True, seed=1)
+    x, _, dy, _ = random_problem(layer, 6, 3)
+    lengths = np.array([4, 2, 4])
+    layer.forward(x, lengths=lengths)
+    layer.backward(dy)
+    norms = layer.dh_norms
+    alone = Recurrent("gru", 2, 3, bidirectional=True, seed=1)
+    parts = []
+    for b, n in enumerate(lengths):  # each sequence on its own, unpadded
+        alone.forward(x[:n, b:b + 1])
+        alone.backward(dy[:n, b:b + 1])
+        parts.append(np.pad(alone.dh_norms, ((0, 0), (0, 0), (0, 6 - n))))
+    expect = np.sqrt(np.sum(np.square(parts), axis=0))
+    np.testing.assert_allclose(norms, expect, rtol=1e-12)
+    assert not norms[..., 4:].any()
 
 
 def test_dh_norms_before_backward_raises():

@@ -126,3 +126,28 @@ def test_bad_state_and_dy():
 def test_backward_before_forward():
     with pytest.raises(RuntimeError, match="forward"):
         Recurrent("rnn", 3, 4).backward(np.zeros((1, 1, 4)))
+
+
+@pytest.mark.parametrize("lengths,match", [
+    (np.array([5, 5]), r"lengths must have shape \(3,\) \(one per sequence\), got \(2,\)"),
+    (np.array([[5, 5, 5]]), r"lengths must have shape \(3,\)"),
+    (5, r"lengths must have shape \(3,\)"),
+    (np.array([5.0, 5.0, 5.0]), "lengths must be integers, got dtype float64"),
+    (np.array([True, True, True]), "lengths must be integers, got dtype bool"),
+    (np.array([5, 0, 3]), r"lengths must lie in \[1, 5\] \(T = x.shape\[0\]\), got \[0, 5\]"),
+    (np.array([5, 6, 3]), r"lengths must lie in \[1, 5\]"),
+    (np.array([-1, 2, 3]), r"lengths must lie in \[1, 5\]"),
+])
+def test_bad_lengths_get_a_value_error_naming_lengths(lengths, match):
+    layer = Recurrent("gru", 3, 4)
+    with pytest.raises(ValueError, match=match):
+        layer.forward(np.zeros((5, 3, 3)), lengths=lengths)
+
+
+def test_lengths_may_be_a_list_in_any_order():
+    layer = Recurrent("lstm", 3, 4, bidirectional=True)
+    x = np.random.default_rng(0).standard_normal((5, 3, 3))
+    y, _ = layer.forward(x, lengths=[2, 5, 3])
+    y2, _ = layer.forward(x, lengths=np.array([2, 5, 3], np.int32))
+    np.testing.assert_array_equal(y, y2)
+    assert y.shape == (5, 3, 8) and not y[2:, 0].any() and y[4, 1].any()
