@@ -9,13 +9,14 @@ from omegaconf.errors import OmegaConfBaseException
 
 from .data import DataError, TaskError
 from .faults import Stopped, stop_on_signals
+from .training.bundle import BundleError
 from .training.checkpoint import CheckpointError
 from .training.config import OPTIMIZER_CONFIGS, TASK_CONFIGS, Config, ConfigError
 
 PACKAGE_PARENT = Path(__file__).resolve().parent.parent
 GROUPS = ("optimizer", "clip", "task", "experiment", "debug")
 # OSError covers a place that cannot be written (outputs.OutputError) and missing files.
-EXPECTED_ERRORS = (ConfigError, OSError, DataError, TaskError, CheckpointError)
+EXPECTED_ERRORS = (ConfigError, OSError, DataError, TaskError, CheckpointError, BundleError)
 
 
 def project_root():

@@ -7,6 +7,7 @@ paths.eval, predictions.csv and predictions.png. The metrics also go to the
 MLflow run of the `train` stage that made this model (found by its hash).
 """
 from . import cli, data, experiment, outputs, tracking
+from .training import bundle
 
 
 @cli.one_line_errors
@@ -14,7 +15,7 @@ def main(argv=None):
     args = cli.stage_arguments("evaluate", argv)
     cfg = cli.load_params_file(args.params)
     ds = data.load(cfg.paths.dataset, made_by=experiment.GENERATE)
-    model = experiment.load_model(cfg, ds, outputs.load_params(cfg.paths.model, made_by=experiment.TRAIN))
+    model, _ = bundle.load(cfg.paths.model, made_by=experiment.TRAIN)
     run = tracking.find_run(cfg.tracking.experiment, {
         "source": "dvc repro", "model_sha256": outputs.file_sha256(cfg.paths.model)})
     metrics = experiment.evaluate(cfg, ds, model, cfg.paths.eval, cfg.paths.metrics, run)

@@ -6,17 +6,22 @@ Paths and trackers come in as arguments.
 """
 import math
 import tempfile
+from functools import partial
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from . import outputs
+from . import outputs, serving
 from .training.config import plain
 from .training.loop import fit
-from .training.scoring import build_model, score_test_split
+from .inference.sampling import sample
+from .training import bundle
+from .training.scoring import score_test_split
 
 GENERATE = "python -m pipeline.generate (the `generate` stage of dvc.yaml)"
 TRAIN = "python -m pipeline.train --params params.yaml (the `train` stage of dvc.yaml)"
+SAMPLES_PER_EPOCH = 3   # text runs: samples logged as MLflow text artifacts each epoch
+SAMPLE_CHARS = 200
 
 
 def train(cfg, data, train_dir, model_path, tracker=None, figures_dir=None, checkpoint=None):
@@ -28,9 +33,9 @@ def train(cfg, data, train_dir, model_path, tracker=None, figures_dir=None, chec
     Returns the training Result.
     """
     result = fit(cfg, data, checkpoint=checkpoint,
-                 on_epoch=tracker.log_epoch if tracker else None,
+                 on_epoch=partial(_record_epoch, tracker, data) if tracker else None,
                  on_resume=tracker.log_history if tracker else None)
-    outputs.save_params(result.model.params, model_path)
+    bundle.save(model_path, result.model, cfg, data)
     outputs.write_training(result, train_dir)
     if checkpoint is not None:
         Path(checkpoint).unlink(missing_ok=True)
@@ -46,23 +51,29 @@ def train(cfg, data, train_dir, model_path, tracker=None, figures_dir=None, chec
         tags.update({f"diverged_{k}": v for k, v in (result.diverged_at or {}).items()})
         tracker.set_tags(tags)
         tracker.log_text(OmegaConf.to_yaml(plain(cfg)), "config.yaml")
-        tracker.log_artifacts([model_path], "model")
+        serving.log_model(tracker, model_path)
         tracker.log_artifacts(figures, "plots")
     return result
 
 
+def _record_epoch(tracker, data, row, model):
+    """An epoch's metrics; for a language model, a few samples of text too."""
+    tracker.log_epoch(row)
+    if data.task == "text":
+        vocab = data.meta["vocab"]
+        texts = [sample(model, vocab, prime="\n", length=SAMPLE_CHARS, seed=s)
+                 for s in range(SAMPLES_PER_EPOCH)]
+        tracker.log_text("\n\n----\n\n".join(texts), f"samples/epoch_{row['epoch']:03d}.txt")
+
+
 def evaluate(cfg, data, model, eval_dir, metrics_path, tracker=None):
     """Score the test split once; write metrics JSON, predictions.csv and .png; log them."""
-    metrics, predictions = score_test_split(model, data, cfg.train.eval_batch_size)
-    figure = outputs.write_evaluation(metrics, predictions, data.kind, eval_dir, metrics_path)
+    stream = (cfg.train.batch_size, cfg.train.tbptt) if cfg.train.tbptt else None
+    metrics, predictions = score_test_split(model, data, cfg.train.eval_batch_size, stream)
+    figures = outputs.write_evaluation(metrics, predictions, data, eval_dir, metrics_path)
     if tracker is not None:
         tracker.log_metrics(metrics)
-        tracker.log_artifacts([figure], "plots")
+        tracker.log_artifacts(figures, "plots")
+        if len(figures) > 1:  # classes of whole sequences: the confusion matrix's table too
+            tracker.log_artifacts([Path(eval_dir) / "confusion.csv"], "eval")
     return metrics
-
-
-def load_model(cfg, data, params):
-    """The model cfg describes for data, with saved weights loaded."""
-    model = build_model(cfg, data)
-    model.load_params(params)
-    return model

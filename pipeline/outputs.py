@@ -3,7 +3,6 @@
 Every file is written to a temporary name beside it and then renamed, so a
 kill never leaves one half-written.
 """
-import contextlib
 import hashlib
 import json
 import os
@@ -13,20 +12,7 @@ import numpy as np
 import pandas as pd
 
 from . import plots
-from .data import DataError
-
-
-@contextlib.contextmanager
-def atomic(path):
-    """Yield a temporary path beside `path`; rename it over `path` when the block ends."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}{path.suffix}")
-    try:
-        yield tmp
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+from .data.files import atomic
 
 
 class OutputError(OSError):
@@ -47,25 +33,8 @@ def check_writable(*folders):
             raise OutputError(f"cannot write to {folder}: {exc.strerror or exc}") from None
 
 
-def save_params(params, path):
-    with atomic(path) as tmp:
-        np.savez(tmp, **params)
-
-
 def file_sha256(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def load_params(path, made_by):
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"model file {path} is missing: it is made by `{made_by}`")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except Exception as exc:
-        raise DataError(f"model file {path} is corrupt ({type(exc).__name__});"
-                        f" remake it with `{made_by}`") from None
 
 
 def write_csv(table, path):
@@ -96,23 +65,53 @@ def write_training(result, out_dir):
         write_csv(table, out / "hidden_grad_norms.csv")
 
 
-def write_evaluation(metrics, predictions, kind, out_dir, metrics_path):
-    """metrics JSON, predictions.csv (truth against prediction, or accuracy per step) and
-    predictions.png; returns the figure's path."""
-    out = Path(out_dir)
-    write_json(metrics, metrics_path)
+def prediction_table(predictions, data):
+    """predictions.csv: truth against prediction (regression, in original units too where the
+    series has them), each case's class (classification of whole sequences), or accuracy
+    per step (a class at every step)."""
     pred, truth = predictions["pred"], predictions["y"]
-    if kind == "regression":
+    if data.kind == "regression":
         table = {"index": np.arange(len(truth)), "truth": truth[:, 0], "prediction": pred[:, 0]}
         if "clean" in predictions:
             table["clean"] = predictions["clean"][:, 0]
-    else:
-        acc = (pred.argmax(-1) == truth).mean(axis=1)
-        table = {"t": np.arange(len(acc)), "accuracy": acc}
+        if "level" in predictions and "scale" in data.meta:
+            mean, std = data.meta["scale"]
+            for name, values in (("truth", truth), ("prediction", pred)):
+                table[f"{name}_original"] = predictions["level"][:, 0] + values[:, 0] * std + mean
+        return table
+    if data.readout == "last":
+        names = np.asarray(data.meta.get("classes", range(data.output_size)), dtype=str)
+        return {"index": np.arange(len(truth)), "actual": names[truth],
+                "predicted": names[pred.argmax(-1)]}
+    valid = np.ones(truth.shape, bool) if "lengths" not in predictions else \
+        np.arange(truth.shape[0])[:, None] < predictions["lengths"][None, :]
+    hits = (pred.argmax(-1) == truth) & valid
+    return {"t": np.arange(truth.shape[0]),
+            "accuracy": hits.sum(axis=1) / np.maximum(valid.sum(axis=1), 1)}
+
+
+def write_evaluation(metrics, predictions, data, out_dir, metrics_path):
+    """metrics JSON, predictions.csv, confusion.csv and the figures; returns the figures' paths.
+
+    confusion.csv (actual, predicted per test case; DVC's confusion template) is
+    written for every task, empty but for its header where there are no classes of
+    whole sequences, so the DVC stage always has its outputs.
+    """
+    out = Path(out_dir)
+    write_json(metrics, metrics_path)
+    table = prediction_table(predictions, data)
     write_csv(table, out / "predictions.csv")
-    figure = out / "predictions.png"
-    plots.save(plots.predictions(pred, truth, predictions.get("clean"), kind), figure)
-    return figure
+    classes = data.kind == "classification" and data.readout == "last"
+    write_csv({k: table[k] if classes else [] for k in ("actual", "predicted")},
+              out / "confusion.csv")
+    figures = [out / "predictions.png"]
+    plots.save(plots.predictions(predictions["pred"], predictions["y"], predictions.get("clean"),
+                                 data.kind, data.readout), figures[0])
+    if classes:
+        figures.append(out / "confusion.png")
+        plots.save(plots.confusion(table["actual"], table["predicted"],
+                                   data.meta.get("classes")), figures[1])
+    return figures
 
 
 def write_figures(result, out_dir):

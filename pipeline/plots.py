@@ -22,11 +22,19 @@ def loss_curves(history):
     return fig
 
 
-def predictions(pred, truth, clean=None, kind="regression"):
+def predictions(pred, truth, clean=None, kind="regression", readout="last"):
     """Regression: truth and prediction over the first test sequences.
-    Classification: accuracy at each time step."""
+    Classification of whole sequences: the share of each class predicted right.
+    Classification at every step: accuracy at each time step."""
     fig, ax = plt.subplots(figsize=(7, 4))
-    if kind == "regression":
+    if kind == "classification" and readout == "last":
+        classes = np.arange(pred.shape[-1])
+        hits = [np.mean(pred.argmax(-1)[truth == c] == c) if np.any(truth == c) else np.nan
+                for c in classes]
+        ax.bar(classes, hits)
+        ax.set(xlabel="class", ylabel="recall (share predicted right)", ylim=(0, 1.02),
+               title="Test recall per class")
+    elif kind == "regression":
         n = min(MAX_POINTS, len(truth))
         ax.plot(truth[:n, 0], ".", ms=3, alpha=0.5, label="target")
         if clean is not None:
@@ -39,6 +47,26 @@ def predictions(pred, truth, clean=None, kind="regression"):
         ax.set(xlabel="time step", ylabel="accuracy", ylim=(0, 1.02),
                title="Test accuracy per time step")
     ax.legend() if kind == "regression" else None
+    fig.tight_layout()
+    return fig
+
+
+def confusion(actual, predicted, classes=None):
+    """The confusion matrix of whole-sequence classes: counts, actual by row."""
+    names = list(classes) if classes is not None else sorted(set(actual) | set(predicted))
+    index = {c: i for i, c in enumerate(names)}
+    counts = np.zeros((len(names), len(names)), int)
+    for a, p in zip(actual, predicted):
+        counts[index[a], index[p]] += 1
+    fig, ax = plt.subplots(figsize=(1.2 + 0.45 * len(names), 1 + 0.45 * len(names)))
+    ax.imshow(counts, cmap="Blues")
+    for i in range(len(names)):
+        for j in range(len(names)):
+            if counts[i, j]:
+                ax.text(j, i, counts[i, j], ha="center", va="center", fontsize="small",
+                        color="white" if counts[i, j] > counts.max() / 2 else "black")
+    ax.set(xticks=range(len(names)), yticks=range(len(names)), xticklabels=names,
+           yticklabels=names, xlabel="predicted", ylabel="actual", title="Test confusion matrix")
     fig.tight_layout()
     return fig
 
@@ -60,6 +88,28 @@ def step_grad_norms(norms):
     ax.plot(np.asarray(norms, float), lw=0.7)
     ax.set(xlabel="optimizer step", ylabel="global gradient norm (before clipping)",
            yscale="log", title="Gradient norm per step")
+    fig.tight_layout()
+    return fig
+
+
+def forecast(table, example):
+    """Left: the test series and recursive forecasts from a few starting points.
+    Right: MSE by horizon, the model's and persistence's (log scale)."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    truth = example["truth"]
+    left.plot(np.arange(truth.size), truth, lw=1, color="0.4", label="truth")
+    H = example["forecasts"].shape[0]
+    for k, start in enumerate(example["starts"]):
+        left.plot(np.arange(start, start + H), example["forecasts"][:, k], lw=1.5,
+                  label="forecast" if k == 0 else None, color="C1")
+    left.set(xlabel="test step", ylabel="value (original units)",
+             title=f"Recursive forecasts, {H} steps")
+    left.legend(fontsize="small")
+    right.plot(table["horizon"], table["model_mse"], marker="o", label="model")
+    right.plot(table["horizon"], table["persistence_mse"], marker="s", label="persistence")
+    right.set(xlabel="horizon (steps ahead)", ylabel="MSE (original units)", yscale="log",
+              title="Error by horizon, test split")
+    right.legend(fontsize="small")
     fig.tight_layout()
     return fig
 

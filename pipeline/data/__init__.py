@@ -4,19 +4,19 @@
     data.save(ds, "data/dataset.npz"); data.load("data/dataset.npz")
 
 Tasks, one generator each (keyword arguments are the task's config keys):
-    synthetic.sine, synthetic.adding, synthetic.copy, text.text, series.series
+    synthetic.sine, synthetic.adding, synthetic.copy, text.text, series.series, tsc.tsc
 """
 import json
 from pathlib import Path
 
-from . import series, synthetic, text
+from . import series, synthetic, text, tsc
 from .dataset import SPLITS, DataError, Dataset, TaskError, load, save
 
 __all__ = ["SPLITS", "DataError", "Dataset", "TaskError", "load", "save", "make",
            "load_or_make", "GENERATORS"]
 
 GENERATORS = {"sine": synthetic.sine, "adding": synthetic.adding, "copy": synthetic.copy,
-              "text": text.text, "series": series.series}
+              "text": text.text, "series": series.series, "tsc": tsc.tsc}
 
 
 def make(name, **params):

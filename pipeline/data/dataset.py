@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .files import atomic
 SPLITS = ("train", "val", "test")
 FRACTIONS = (0.7, 0.15, 0.15)  # contiguous train/val/test shares of a single series
 
@@ -28,8 +29,17 @@ class Dataset:
     """Arrays per split plus what a model and a report need to know about them.
 
     splits[s]["x"]: (T, N, D) floats, or (T, N) int tokens when vocab_size is set
-    splits[s]["y"]: (N, O) floats (readout "last") or (T, N) int classes (readout "all")
-    Other per-split arrays (e.g. "clean", the noise-free target) ride along.
+    splits[s]["y"]: (N, O) floats or (N,) int classes (readout "last"),
+                    (T, N) int classes (readout "all")
+    splits[s]["lengths"]: (N,) ints in [1, T] where sequences differ in length
+                    (x is zero-padded after each sequence's end)
+    Other per-split arrays ride along: "clean" (the noise-free target), "level"
+    and meta["scale"] (series: prediction in original units = level + pred * std + mean).
+
+    baselines: the test-split score of each naive predictor a reviewer would ask
+    for, by name: `baseline_<predictor>_<mse|xent>` are losses in the model's own
+    units (comparable with the test loss), `..._accuracy` accuracies and
+    `..._original` MSEs in the data's original units.
     """
     task: str
     kind: str          # "regression" (MSE) or "classification" (cross-entropy)
@@ -38,8 +48,7 @@ class Dataset:
     output_size: int
     vocab_size: int | None
     splits: dict
-    baseline: float    # test loss of the trivial predictor named below
-    baseline_name: str
+    baselines: dict    # name -> value on the test split (see above)
     meta: dict = dataclasses.field(default_factory=dict)
     fingerprint: str = ""
 
@@ -47,11 +56,21 @@ class Dataset:
         if not self.fingerprint:
             self.fingerprint = self.compute_fingerprint()
 
+    @property
+    def baseline_name(self):
+        """The strongest baseline: the lowest loss among them."""
+        losses = {k: v for k, v in self.baselines.items() if k.endswith(("_mse", "_xent"))}
+        return min(losses, key=losses.get)
+
+    @property
+    def baseline(self):
+        return self.baselines[self.baseline_name]
+
     def header(self):
         """Everything but the arrays, as JSON-ready values."""
         return {k: getattr(self, k) for k in ("task", "kind", "readout", "input_size",
-                                              "output_size", "vocab_size", "baseline",
-                                              "baseline_name", "meta")}
+                                              "output_size", "vocab_size", "baselines",
+                                              "meta")}
 
     def compute_fingerprint(self):
         digest = hashlib.sha256(json.dumps(self.header(), sort_keys=True).encode())
@@ -65,13 +84,10 @@ class Dataset:
 
 def save(ds, path):
     """Write the data set as one .npz (arrays + a JSON header)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {f"{s}/{k}": v for s in SPLITS for k, v in ds.splits[s].items()}
     header = dict(ds.header(), fingerprint=ds.fingerprint)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, header=np.array(json.dumps(header, sort_keys=True)), **arrays)
-    tmp.replace(path)
+    with atomic(path) as tmp:
+        np.savez(tmp, header=np.array(json.dumps(header, sort_keys=True)), **arrays)
 
 
 def load(path, made_by="python -m pipeline.generate"):
@@ -111,6 +127,10 @@ def windows(values, length, start, stop):
         raise TaskError(f"task.length {length} is too long: a split has only {stop - start} points")
     x = values[idx[None, :] + np.arange(length)[:, None]]          # (T, N)
     return x[:, :, None], values[idx + length][:, None]            # (T, N, 1), (N, 1)
+
+
+def mse(a, b):
+    return float(np.mean((np.asarray(a, float) - np.asarray(b, float)) ** 2))
 
 
 def check_int(name, value, low=1):

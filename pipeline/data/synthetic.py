@@ -8,11 +8,13 @@ import math
 
 import numpy as np
 
-from .dataset import SPLITS, Dataset, TaskError, check_int, split_bounds, windows
+from .dataset import SPLITS, Dataset, TaskError, check_int, mse, split_bounds, windows
 
 
 def sine(length=20, n_points=3000, step=0.1, noise=0.05, seed=0):
-    """Noisy sum of sines sampled every `step`; `length` past values predict the next."""
+    """Noisy sum of sines sampled every `step`; `length` past values predict the next.
+
+    Baselines: persistence (the window's last value) and the training mean."""
     length, n_points = check_int("length", length), check_int("n_points", n_points, 10)
     if not noise >= 0:
         raise TaskError(f"task.noise must be >= 0, got {noise!r}")
@@ -24,16 +26,19 @@ def sine(length=20, n_points=3000, step=0.1, noise=0.05, seed=0):
     for split, (a, b) in split_bounds(n_points).items():
         xs, ys = windows(noisy, length, a, b)
         splits[split] = {"x": xs, "y": ys, "clean": windows(clean, length, a, b)[1]}
-    test_y = splits["test"]["y"]
+    test = splits["test"]
     return Dataset("sine", "regression", "last", 1, 1, None, splits,
-                   baseline=float(np.mean((test_y - test_y.mean()) ** 2)),
-                   baseline_name="variance of the target",
+                   baselines={"baseline_persistence_mse": mse(test["x"][-1], test["y"]),
+                              "baseline_train_mean_mse": mse(splits["train"]["y"].mean(),
+                                                             test["y"])},
                    meta=dict(length=length, n_points=n_points, step=step, noise=noise,
                              seed=seed, noise_variance=noise ** 2 / 3))
 
 
 def adding(length=100, n_train=10000, n_val=1000, n_test=1000, seed=0):
-    """Values U[0,1] and a marker channel with one 1 in each half; target: the marked sum."""
+    """Values U[0,1] and a marker channel with one 1 in each half; target: the marked sum.
+
+    Baseline: always predicting 1, the expected sum (MSE about 1/6)."""
     length = check_int("length", length, 2)
     rng = np.random.default_rng(seed)
     splits = {}
@@ -50,8 +55,7 @@ def adding(length=100, n_train=10000, n_val=1000, n_test=1000, seed=0):
         y = (values[first, np.arange(n)] + values[second, np.arange(n)])[:, None]
         splits[split] = {"x": x, "y": y}
     return Dataset("adding", "regression", "last", 2, 1, None, splits,
-                   baseline=float(np.mean((splits["test"]["y"] - 1.0) ** 2)),
-                   baseline_name="constant prediction 1 (MSE ~ 1/6)",
+                   baselines={"baseline_predict_one_mse": mse(1.0, splits["test"]["y"])},
                    meta=dict(length=length, n_train=n_train, n_val=n_val, n_test=n_test,
                              seed=seed))
 
@@ -79,7 +83,6 @@ def copy(length=100, n_symbols=8, n_copy=10, n_train=10000, n_val=1000, n_test=1
         y[-n_copy:] = symbols
         splits[split] = {"x": x, "y": y}
     return Dataset("copy", "classification", "all", 0, n_symbols + 1, n_symbols + 2, splits,
-                   baseline=n_copy * math.log(n_symbols) / S,
-                   baseline_name="memoryless cross-entropy",
+                   baselines={"baseline_memoryless_xent": n_copy * math.log(n_symbols) / S},
                    meta=dict(length=length, n_symbols=n_symbols, n_copy=n_copy,
                              n_train=n_train, n_val=n_val, n_test=n_test, seed=seed))

@@ -46,6 +46,7 @@ class Model:
         self.params["readout.weight"] = rng.uniform(-bound, bound, (output_size, fan_in)).astype(self.dtype)
         self.params["readout.bias"] = rng.uniform(-bound, bound, output_size).astype(self.dtype)
         self._tape = None
+        self.state = None  # the recurrent stack's final state after the last forward
 
     def _embed(self, x):
         if self.vocab_size is None:
@@ -57,14 +58,18 @@ class Model:
                              f" got [{x.min()}, {x.max()}]")
         return self.params["embedding.weight"][x]
 
-    def forward(self, x, training=False, lengths=None):
+    def forward(self, x, training=False, lengths=None, state0=None):
         """Predictions for x: (T, B) tokens with an embedding, else (T, B, D) floats.
 
         lengths (B,): each sequence's valid steps in [1, T] (None: all T), as
         ``Recurrent.forward`` takes them; backward uses the last forward's.
+        state0: the recurrent stack's initial state (None: zeros); the final one is
+        kept in ``self.state``, so a stream can be read chunk by chunk (truncated
+        BPTT: backward sends no gradient into state0) or sampled a step at a time.
         """
         emb = self._embed(x)
-        y, state = self.rnn.forward(emb, training=training, lengths=lengths)
+        y, state = self.rnn.forward(emb, state0=state0, training=training, lengths=lengths)
+        self.state = state
         if self.readout == "last":
             h_n = state[0] if isinstance(state, tuple) else state
             out = np.concatenate(h_n[-self.rnn.dirs:], axis=1)  # (B, dirs*H)

@@ -1,10 +1,9 @@
 """Checkpoints: the whole state of a training run, written atomically, resumed exactly."""
 import hashlib
 import json
-import os
 import pickle
-from pathlib import Path
 
+from ..data.files import atomic
 from .config import plain
 
 
@@ -21,17 +20,10 @@ def run_key(cfg, data):
 def save(path, state):
     """Write state to path through a temporary file, so a kill or a full disk leaves the
     previous checkpoint whole; a failed write raises CheckpointError naming the path."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as f:
+        with atomic(path) as tmp, open(tmp, "wb") as f:
             pickle.dump(state, f, protocol=pickle.HIGHEST_PROTOCOL)
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.replace(path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise CheckpointError(f"cannot write checkpoint {path}: {exc.strerror or exc}"
                               " (the previous checkpoint, if any, is intact)") from None
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from enum import Enum
 from typing import Any, Optional
 
+from ..data.tsc import shipped as tsc_datasets
 from ..nn.spec import parse_init
 
 
@@ -184,6 +185,7 @@ class TaskName(StrEnum):
     copy = "copy"
     text = "text"
     series = "series"
+    tsc = "tsc"
 
 
 @dataclass
@@ -251,18 +253,58 @@ class SeriesName(StrEnum):
     co2 = "co2"
 
 
+class Difference(StrEnum):
+    auto = "auto"        # when the training split fails the ADF stationarity test
+    always = "always"
+    never = "never"
+
+
 @dataclass
 class SeriesConfig:
     name: TaskName = TaskName.series
     dataset: SeriesName = SeriesName.sunspots   # statsmodels, offline
+    path: Optional[str] = None    # a CSV file instead (then `column` names the series)
+    column: Optional[str] = None
     length: int = 20
+    difference: Difference = Difference.auto    # predict the change y_t - y_{t-1}
 
     def __post_init__(self):
         check_int("task.length", self.length)
+        if self.path is not None:
+            if not Path(self.path).is_file():
+                raise ConfigError(f"task.path {self.path} is not a file (a CSV file, or null"
+                                  " for task.dataset)")
+            if self.column is None:
+                raise ConfigError(f"task.column is needed with task.path {self.path}: the CSV"
+                                  " column to forecast")
+
+
+@dataclass
+class TscConfig:
+    name: TaskName = TaskName.tsc
+    dataset: str = "JapaneseVowels"   # a UEA/UCR set shipped with sktime
+    path: Optional[str] = None        # DIR/NAME for DIR/NAME_TRAIN.ts and DIR/NAME_TEST.ts
+    length: Optional[int] = None      # cut sequences to at most this many steps (null: whole)
+    val_fraction: float = 0.2         # of the training file, stratified
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.length is not None:
+            check_int("task.length", self.length)
+        check_number("task.val_fraction", self.val_fraction, strict=True, below=1.0)
+        if self.path is None and self.dataset not in tsc_datasets():
+            raise ConfigError(f"task.dataset {self.dataset!r} is not shipped with sktime:"
+                              f" expected one of {', '.join(tsc_datasets())} (or task.path)")
+        if self.path is not None:
+            for part in ("TRAIN", "TEST"):
+                if not Path(f"{self.path}_{part}.ts").is_file():
+                    raise ConfigError(f"task.path {self.path}: {self.path}_{part}.ts is not a"
+                                      " file (task.path is DIR/NAME for NAME_TRAIN.ts and"
+                                      " NAME_TEST.ts in DIR)")
 
 
 TASK_CONFIGS = {"sine": SineConfig, "adding": AddingConfig, "copy": CopyConfig,
-                "text": TextConfig, "series": SeriesConfig}
+                "text": TextConfig, "series": SeriesConfig, "tsc": TscConfig}
 
 
 # ----- training, tracking, paths --------------------------------------------------------
@@ -272,10 +314,16 @@ class TrainConfig:
     batch_size: int = 32
     eval_batch_size: int = 256
     diagnose_every: int = 1       # record dL/dh_t per step every this many epochs (and the last)
+    keep_best: bool = True        # the model is the epoch with the lowest validation loss
+    patience: int = 0             # stop after this many epochs without a new best (0: never)
+    tbptt: int = 0                # text: K > 0 reads the corpus as contiguous tracks, K steps
+                                  # at a time, state carried (truncated BPTT); 0: windows
 
     def __post_init__(self):
         _check_fields(self, "train", ints=("epochs", "batch_size", "eval_batch_size",
                                            "diagnose_every"))
+        check_int("train.patience", self.patience, 0)
+        check_int("train.tbptt", self.tbptt, 0)
 
 
 @dataclass
@@ -307,6 +355,9 @@ class Config:
 
     def __post_init__(self):
         check_int("seed", self.seed, 0)
+        if self.train.tbptt and self.task.name != TaskName.text:
+            raise ConfigError(f"train.tbptt applies to task text (a corpus read as contiguous"
+                              f" tracks), not task {self.task.name}; set train.tbptt=0")
 
 
 def plain(node):

@@ -21,19 +21,54 @@ from tqdm import tqdm
 from ..nn import optim
 from ..nn.model import Model
 from . import checkpoint as ckpt
+from . import streams
 from .config import optimizer_params
-from .scoring import build_model, inputs, loss_fn, score
+from .scoring import batch, build_model, loss_fn, score
 
 
 @dataclasses.dataclass
 class Result:
-    model: Model
+    model: Model             # with the weights of the best validation epoch (train.keep_best)
     history: dict            # per epoch: epoch, train_loss, val_loss, val_metric, grad_norm, ...
     step_grad_norms: list    # pre-clip global gradient norm of every step
     dh_norms: dict           # epoch -> ‖dL/dh_t‖ (layers, directions, T) of its last batch
-    metrics: dict            # epochs_run, wall_time_s, sequences_per_s, diverged
+    metrics: dict            # epochs_run, best_epoch, wall_time_s, sequences_per_s, diverged
     outcome: str             # "finished" or "diverged"
     diverged_at: dict | None  # {"epoch": e, "step": s} (step counts from 0 within the epoch)
+
+
+@dataclasses.dataclass
+class Progress:
+    """Where a run stands after an epoch: all a checkpoint needs besides the weights,
+    the optimizer and the random generators."""
+    epoch: int = -1                 # the last finished epoch
+    history: dict = dataclasses.field(default_factory=lambda: {k: [] for k in (
+        "epoch", "train_loss", "val_loss", "val_metric", "grad_norm", "grad_norm_max",
+        "seconds")})
+    step_norms: list = dataclasses.field(default_factory=list)
+    dh_norms: dict = dataclasses.field(default_factory=dict)
+    outcome: str = "finished"
+    diverged_at: dict | None = None
+    train_time: float = 0.0
+    seen: int = 0
+    best_epoch: int | None = None   # the epoch of the lowest validation loss so far
+    best_val: float = math.inf
+    best_params: dict | None = None
+    stall: int = 0                  # epochs since the best one
+    stopped_early: bool = False
+
+
+def _batches(model, data, train, bs, shuffle, stream):
+    """(x, y, lengths) of each step of an epoch: shuffled batches of windows, or the
+    chunks of the training tracks in order (stream = (tracks, k))."""
+    if stream is not None:
+        x, y = streams.tracks(train, stream[0])
+        yield from ((xb, yb, None) for xb, yb in streams.chunks(x, y, stream[1]))
+        return
+    n = train["x"].shape[1]
+    order = shuffle.permutation(n)
+    for start in range(0, n, bs):
+        yield batch(model, data, train, order[start:start + bs])
 
 
 def build_optimizer(cfg, params):
@@ -43,9 +78,17 @@ def build_optimizer(cfg, params):
 def fit(cfg, data, checkpoint=None, on_epoch=None, on_resume=None, progress=None):
     """Train cfg's model on data; return a Result.
 
+    Each epoch ends with the validation score. With train.keep_best the returned
+    model holds the weights of the epoch with the lowest validation loss; with
+    train.patience > 0 training stops after that many epochs without a new best.
+    With train.tbptt = K > 0 (text) the training split is read as batch_size
+    contiguous tracks, K steps at a time, the hidden state carried from chunk to
+    chunk and reset at each epoch's start (``streams``); validation is scored the
+    same way.
     checkpoint: a file path; written after every epoch, and resumed from if it
-    exists (it must belong to this config and data: checkpoint.run_key).
-    on_epoch(row): called with each epoch's history row as it finishes.
+    exists (it must belong to this config and data: checkpoint.run_key). Epochs
+    start from a zero state, so an epoch's end holds no carried state to save.
+    on_epoch(row, model): called with each epoch's history row as it finishes.
     on_resume(history): called once with the history restored from the checkpoint.
     progress: show a progress bar (default: when stderr is a terminal).
     """
@@ -53,92 +96,97 @@ def fit(cfg, data, checkpoint=None, on_epoch=None, on_resume=None, progress=None
     opt = build_optimizer(cfg, model.params)
     shuffle = np.random.default_rng([cfg.seed, 3])
     key = ckpt.run_key(cfg, data)
-    history = {k: [] for k in ("epoch", "train_loss", "val_loss", "val_metric", "grad_norm",
-                               "grad_norm_max", "seconds")}
-    step_norms, dh_norms = [], {}
-    start_epoch, outcome, diverged_at, train_time, seen = 0, "finished", None, 0.0, 0
+    state = Progress()
     if checkpoint is not None and Path(checkpoint).exists():
-        st = ckpt.load(checkpoint, key)
-        model.load_params(st["params"])
-        opt.load_state_dict(st["optimizer"])
-        shuffle.bit_generator.state = st["shuffle_rng"]
-        model.rnn._dropout_rng.bit_generator.state = st["dropout_rng"]
-        history, step_norms, dh_norms = st["history"], st["step_grad_norms"], st["dh_norms"]
-        start_epoch, outcome, diverged_at = st["epoch"] + 1, st["outcome"], st["diverged_at"]
-        train_time, seen = st["train_time"], st["seen"]
+        saved = ckpt.load(checkpoint, key)
+        model.load_params(saved["params"])
+        opt.load_state_dict(saved["optimizer"])
+        shuffle.bit_generator.state = saved["shuffle_rng"]
+        model.rnn._dropout_rng.bit_generator.state = saved["dropout_rng"]
+        state = Progress(**saved["progress"])
         if on_resume is not None:
-            on_resume(history)
+            on_resume(state.history)
 
-    def snapshot(epoch):
+    def snapshot():
         ckpt.save(checkpoint, dict(
-            key=key, epoch=epoch, params=model.params, optimizer=opt.state_dict(),
+            key=key, params=model.params, optimizer=opt.state_dict(),
             shuffle_rng=shuffle.bit_generator.state,
-            dropout_rng=model.rnn._dropout_rng.bit_generator.state, history=history,
-            step_grad_norms=step_norms, dh_norms=dh_norms, outcome=outcome,
-            diverged_at=diverged_at, train_time=train_time, seen=seen))
+            dropout_rng=model.rnn._dropout_rng.bit_generator.state,
+            progress=dataclasses.asdict(state)))
 
-    x = inputs(model, data.splits["train"]["x"])
-    y = data.splits["train"]["y"]
-    n, bs = x.shape[1], cfg.train.batch_size
-    batches = math.ceil(n / bs)
+    train = data.splits["train"]
+    n, bs = train["x"].shape[1], cfg.train.batch_size
+    stream = (bs, cfg.train.tbptt) if cfg.train.tbptt else None
+    batches = math.ceil(streams.tracks(train, bs)[0].shape[0] / cfg.train.tbptt) if stream \
+        else math.ceil(n / bs)
     epochs = cfg.train.epochs
     show = sys.stderr.isatty() if progress is None else progress
-    bar = tqdm(total=(epochs - start_epoch) * batches, disable=not show or outcome != "finished",
+    running = state.outcome == "finished" and not state.stopped_early
+    bar = tqdm(total=(epochs - state.epoch - 1) * batches, disable=not show or not running,
                desc=f"{cfg.model.cell} {data.task}", unit="batch", leave=False)
-    for epoch in range(start_epoch, epochs):
-        if outcome != "finished":
-            break
+    for epoch in range(state.epoch + 1, epochs if running else 0):
         t0 = time.perf_counter()
-        order = shuffle.permutation(n)
-        epoch_loss, epoch_norms = 0.0, []
-        for step in range(batches):
-            idx = order[step * bs:(step + 1) * bs]
-            xb = np.take(x, idx, axis=1)
-            yb = np.take(y, idx, axis=0 if data.readout == "last" else 1)
+        epoch_loss, epoch_weight, epoch_norms, carried = 0.0, 0, [], None
+        for step, (xb, yb, lb) in enumerate(_batches(model, data, train, bs, shuffle, stream)):
             with np.errstate(over="ignore", invalid="ignore"):
-                pred = model.forward(xb, training=True)
-                loss, dpred, _ = loss_fn(data, pred, yb)
+                pred = model.forward(xb, training=True, lengths=lb, state0=carried)
+                carried = model.state if stream else None
+                loss, dpred, _ = loss_fn(data, pred, yb, lb)
                 try:
                     grads = model.backward(dpred) if math.isfinite(loss) else None
                 except FloatingPointError:
                     grads = None
             norm = optim.grad_norm(grads) if grads is not None else math.nan
+            state.step_norms.append(norm)
             if not (math.isfinite(loss) and math.isfinite(norm)):
-                outcome, diverged_at = "diverged", {"epoch": epoch, "step": step}
-                step_norms.append(norm)
+                state.outcome, state.diverged_at = "diverged", {"epoch": epoch, "step": step}
                 break
             if cfg.clip.kind == "norm":
                 optim.clip_grad_norm(grads, cfg.clip.threshold)
             elif cfg.clip.kind == "value":
                 optim.clip_grad_value(grads, cfg.clip.threshold)
             opt.step(grads)
-            step_norms.append(norm)
             epoch_norms.append(norm)
-            epoch_loss += loss * idx.size
-            seen += idx.size
+            weight = yb.size if data.readout == "all" else len(yb)
+            epoch_loss += loss * weight
+            epoch_weight += weight
+            state.seen += xb.shape[1]
             bar.update()
             bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
         seconds = time.perf_counter() - t0
-        train_time += seconds
-        if outcome != "finished":
+        state.train_time += seconds
+        if state.outcome != "finished":
+            if checkpoint is not None:
+                snapshot()
             break
         if (epoch + 1) % cfg.train.diagnose_every == 0 or epoch == epochs - 1:
-            dh_norms[epoch] = model.rnn.dh_norms.astype(np.float64)
-        val_loss, val_metric, _ = score(model, data, "val", cfg.train.eval_batch_size)
-        row = dict(epoch=epoch, train_loss=epoch_loss / n, val_loss=val_loss,
+            state.dh_norms[epoch] = model.rnn.dh_norms.astype(np.float64)
+        val_loss, val_metric, _ = score(model, data, "val", cfg.train.eval_batch_size, stream)
+        row = dict(epoch=epoch, train_loss=epoch_loss / epoch_weight, val_loss=val_loss,
                    val_metric=val_metric, grad_norm=float(np.mean(epoch_norms)),
                    grad_norm_max=float(np.max(epoch_norms)), seconds=seconds)
         for k, v in row.items():
-            history[k].append(v)
+            state.history[k].append(v)
+        state.epoch = epoch
+        if math.isfinite(val_loss) and val_loss < state.best_val:
+            state.best_epoch, state.best_val, state.stall = epoch, val_loss, 0
+            state.best_params = {k: v.copy() for k, v in model.params.items()}
+        else:
+            state.stall += 1
+        state.stopped_early = 0 < cfg.train.patience <= state.stall
         if checkpoint is not None:
-            snapshot(epoch)
+            snapshot()
         if on_epoch is not None:
-            on_epoch(row)
+            on_epoch(row, model)
+        if state.stopped_early:
+            break
     bar.close()
-    if outcome == "diverged" and checkpoint is not None:
-        snapshot(diverged_at["epoch"])
-
-    metrics = dict(epochs_run=len(history["epoch"]), wall_time_s=train_time,
-                   sequences_per_s=seen / train_time if train_time > 0 else 0.0,
-                   diverged=int(outcome == "diverged"))
-    return Result(model, history, step_norms, dh_norms, metrics, outcome, diverged_at)
+    if cfg.train.keep_best and state.best_params is not None:
+        model.load_params(state.best_params)
+    metrics = dict(epochs_run=len(state.history["epoch"]), wall_time_s=state.train_time,
+                   sequences_per_s=state.seen / state.train_time if state.train_time > 0 else 0.0,
+                   diverged=int(state.outcome == "diverged"),
+                   best_epoch=-1 if state.best_epoch is None else state.best_epoch,
+                   stopped_early=int(state.stopped_early))
+    return Result(model, state.history, state.step_norms, state.dh_norms, metrics,
+                  state.outcome, state.diverged_at)

@@ -7,27 +7,30 @@ call it once on the test split.
 import numpy as np
 
 from ..nn import losses
-from ..nn.model import Model
+from . import streams
+from .bundle import build
+from .config import plain
 
 
 def build_model(cfg, data):
     """The model cfg describes, shaped for data (embedding for tokens, its readout)."""
-    m = cfg.model
-    tokens = data.vocab_size is not None
-    return Model(str(m.cell), m.embedding_dim if tokens else data.input_size, m.hidden_size,
-                 data.output_size, num_layers=m.num_layers, bidirectional=m.bidirectional,
-                 nonlinearity=str(m.nonlinearity), dropout=m.dropout, init=m.init,
-                 dtype=np.dtype(str(m.dtype)), seed=cfg.seed,
-                 vocab_size=data.vocab_size if tokens else None, readout=data.readout)
+    return build(plain(cfg), data.header())
 
 
-def loss_fn(data, pred, y):
-    """(loss, dL/dpred, metric): MSE for regression; cross-entropy and accuracy otherwise."""
+def loss_fn(data, pred, y, lengths=None):
+    """(loss, dL/dpred, metric): MSE for regression; cross-entropy and accuracy otherwise.
+
+    With readout "all" and lengths, padded steps count for nothing: the mean is
+    over valid steps.
+    """
+    mask = None
+    if lengths is not None and data.readout == "all":
+        mask = losses.length_mask(lengths, y.shape[0])
     if data.kind == "regression":
-        loss, grad = losses.mse(pred, y)
+        loss, grad = losses.mse(pred, y, mask)
         return loss, grad, loss
-    loss, grad = losses.cross_entropy(pred, y)
-    return loss, grad, losses.accuracy(pred, y)
+    loss, grad = losses.cross_entropy(pred, y, mask)
+    return loss, grad, losses.accuracy(pred, y, mask)
 
 
 def inputs(model, x):
@@ -35,32 +38,72 @@ def inputs(model, x):
     return x if model.vocab_size is not None else x.astype(model.dtype)
 
 
+def batch(model, data, arrays, idx):
+    """(x, y, lengths) of the sequences idx of one split's arrays; lengths None if all
+    sequences are whole."""
+    x = inputs(model, np.take(arrays["x"], idx, axis=1))
+    y = np.take(arrays["y"], idx, axis=0 if data.readout == "last" else 1)
+    lengths = arrays["lengths"][idx] if "lengths" in arrays else None
+    if lengths is not None:  # the batch needs no more steps than its longest sequence
+        x = x[:lengths.max()]
+        y = y if data.readout == "last" else y[:lengths.max()]
+    return x, y, lengths
+
+
 @np.errstate(over="ignore", invalid="ignore")
-def score(model, data, split, batch_size):
+def score(model, data, split, batch_size, stream=None):
     """Mean loss and metric over a split (weighted by sequences), and the predictions.
 
     Returns (loss, metric, predictions), predictions being a dict: "pred", and
-    the split's other arrays but x ("y", and "clean" where the task has it).
+    the split's other arrays but x ("y", and "clean", "level", "lengths" where
+    the task has them). stream=(tracks, k): score the split as truncated BPTT
+    trains (``streams``): contiguous tracks, k steps at a time, state carried.
     """
-    x, y = inputs(model, data.splits[split]["x"]), data.splits[split]["y"]
-    n = x.shape[1]
-    batch_axis = 0 if data.readout == "last" else 1
+    if stream is not None:
+        return score_stream(model, data, split, *stream)
+    arrays = data.splits[split]
+    n = arrays["x"].shape[1]
     total_loss = total_metric = 0.0
     preds = []
     for start in range(0, n, batch_size):
         idx = np.arange(start, min(n, start + batch_size))
-        pred = model.forward(np.take(x, idx, axis=1))
-        loss, _, metric = loss_fn(data, pred, np.take(y, idx, axis=batch_axis))
+        xb, yb, lb = batch(model, data, arrays, idx)
+        pred = model.forward(xb, lengths=lb)
+        loss, _, metric = loss_fn(data, pred, yb, lb)
         total_loss += loss * idx.size
         total_metric += metric * idx.size
         preds.append(pred)
-    predictions = {"pred": np.concatenate(preds, axis=batch_axis),
-                   **{k: v for k, v in data.splits[split].items() if k != "x"}}
+    if data.readout == "last":
+        pred = np.concatenate(preds, axis=0)
+    else:  # batches may stop at their longest sequence: pad back to the split's T
+        T = arrays["x"].shape[0]
+        pred = np.concatenate([np.pad(p, ((0, T - p.shape[0]), (0, 0), (0, 0)))
+                               for p in preds], axis=1)
+    predictions = {"pred": pred, **{k: v for k, v in arrays.items() if k != "x"}}
     return total_loss / n, total_metric / n, predictions
 
 
-def score_test_split(model, data, batch_size):
-    """The test split's metrics (named for the task) and predictions."""
-    loss, metric, predictions = score(model, data, "test", batch_size)
+@np.errstate(over="ignore", invalid="ignore")
+def score_stream(model, data, split, n_tracks, k):
+    """score() of a split read as contiguous tracks, k steps at a time, state carried."""
+    x, y = streams.tracks(data.splits[split], n_tracks)
+    state, preds, total_loss, total_metric = None, [], 0.0, 0.0
+    for xb, yb in streams.chunks(x, y, k):
+        pred = model.forward(xb, state0=state)
+        state = model.state
+        loss, _, metric = loss_fn(data, pred, yb)
+        total_loss += loss * yb.size
+        total_metric += metric * yb.size
+        preds.append(pred)
+    return total_loss / y.size, total_metric / y.size, {"pred": np.concatenate(preds), "y": y}
+
+
+def score_test_split(model, data, batch_size, stream=None):
+    """The test split's metrics, named for the task, beside every baseline; and the
+    predictions. Series add the test MSE in the data's original units."""
+    loss, metric, predictions = score(model, data, "test", batch_size, stream)
     name = "test_accuracy" if data.kind == "classification" else "test_mse"
-    return {"test_loss": loss, name: metric, "baseline": data.baseline}, predictions
+    metrics = {"test_loss": loss, name: metric, "baseline": data.baseline, **data.baselines}
+    if "scale" in data.meta:
+        metrics["test_mse_original"] = metric * data.meta["scale"][1] ** 2
+    return metrics, predictions

@@ -48,7 +48,6 @@ def test_text_vocab_comes_from_training_and_targets_are_shifted(tmp_path):
     np.testing.assert_array_equal(x[1:], y[:-1])
     assert ds.meta["vocab"] == "abc" and ds.vocab_size == 4
     assert ds.splits["test"]["y"].max() == 3     # x, y, z are unknown to training
-    assert ds.baseline == pytest.approx(math.log(3), rel=0.01)
 
 
 def test_text_default_corpus_ships_offline():
@@ -70,9 +69,10 @@ def test_series_is_normalised_with_training_statistics_only(dataset):
     ds = series(dataset=dataset, length=10)
     train = np.concatenate([ds.splits["train"]["x"][:, 0, 0], ds.splits["train"]["y"][:, 0]])
     assert abs(train.mean()) < 0.1 and abs(train.std() - 1) < 0.1
-    raw = series_module._load_series(dataset)
+    raw = series_module._load_shipped(dataset)
     n_train = round(raw.size * 0.7)
-    assert ds.meta["mean"] == pytest.approx(raw[:n_train].mean())
+    target = np.diff(raw[:n_train]) if ds.meta["differenced"] else raw[:n_train]
+    assert ds.meta["scale"][0] == pytest.approx(target.mean())
 
 
 def test_fingerprint_is_deterministic_and_sensitive():
@@ -103,3 +103,125 @@ def test_unknown_task_and_bad_values():
         adding(length=1)
     with pytest.raises(ValueError, match="unknown task.dataset 'gdp'"):
         series(dataset="gdp")
+
+
+# ----- baselines: real predictors on the test split ---------------------------------
+def test_every_task_names_its_baselines_and_the_primary_is_the_strongest_loss():
+    for name, kw in [("sine", dict(n_points=400, length=10)),
+                     ("adding", dict(length=10, n_train=20, n_val=5, n_test=50)),
+                     ("copy", dict(length=5, n_copy=2, n_train=10, n_val=2, n_test=2)),
+                     ("text", dict(length=16, max_chars=5000)),
+                     ("series", dict(dataset="sunspots", length=10)),
+                     ("tsc", dict(dataset="ItalyPowerDemand"))]:
+        ds = tasks.make(name, **kw)
+        assert ds.baselines and all(k.startswith("baseline_") for k in ds.baselines)
+        losses = {k: v for k, v in ds.baselines.items() if k.endswith(("_mse", "_xent"))}
+        assert ds.baseline == min(losses.values()) and ds.baseline_name in losses
+
+
+def test_sine_baselines_are_persistence_and_the_training_mean():
+    ds = sine(length=12, n_points=400, seed=1)
+    test, train = ds.splits["test"], ds.splits["train"]
+    assert ds.baselines["baseline_persistence_mse"] == pytest.approx(
+        np.mean((test["x"][-1] - test["y"]) ** 2))
+    assert ds.baselines["baseline_train_mean_mse"] == pytest.approx(
+        np.mean((train["y"].mean() - test["y"]) ** 2))
+
+
+def test_text_baseline_is_the_training_unigram_on_the_test_split(tmp_path):
+    f = tmp_path / "t.txt"
+    f.write_text("aab" * 40 + "abc" * 10, "utf-8")
+    ds = text(path=str(f), length=4)
+    train_y, test_y = ds.splits["train"]["y"].ravel(), ds.splits["test"]["y"].ravel()
+    counts = np.bincount(train_y, minlength=ds.vocab_size) + 1.0
+    expect = -np.log(counts / counts.sum())[test_y].mean()
+    assert ds.baselines["baseline_unigram_xent"] == pytest.approx(expect)
+    # not the training entropy: that is no predictor's loss on the test split
+    p = np.bincount(train_y) / train_y.size
+    assert ds.baselines["baseline_unigram_xent"] != pytest.approx(-(p * np.log(p)).sum())
+
+
+# ----- series: shipped, your own CSV, differencing -----------------------------------
+def test_a_trending_series_is_differenced_and_a_cycle_is_not():
+    co2 = series(dataset="co2", length=12)
+    spots = series(dataset="sunspots", length=12)
+    assert co2.meta["differenced"] and not spots.meta["differenced"]
+    test = co2.splits["test"]
+    mean, std = co2.meta["scale"]
+    # persistence predicts no change: its normalised target is -mean/std
+    assert co2.baselines["baseline_persistence_mse"] == pytest.approx(
+        np.mean(((0 - mean) / std - test["y"]) ** 2))
+    raw = series_module._load_shipped("co2")
+    original = test["level"] + test["y"] * std + mean
+    assert np.allclose(original[:, 0], raw[-original.shape[0]:])
+
+
+def test_own_csv_series(tmp_path):
+    rng = np.random.default_rng(0)
+    t = np.arange(400)
+    f = tmp_path / "load.csv"
+    f.write_text("day,load\n" + "\n".join(f"{i},{v}" for i, v in
+                                            zip(t, 0.05 * t + np.sin(t / 5) + rng.normal(0, .1, 400))))
+    ds = tasks.make("series", path=str(f), column="load", length=8)
+    assert ds.meta["source"] == "load.csv:load" and ds.meta["differenced"]
+    never = tasks.make("series", path=str(f), column="load", length=8, difference="never")
+    assert not never.meta["differenced"]
+
+
+@pytest.mark.parametrize("content,column,message", [
+    ("a,b\n1,2\n", "c", "task.column 'c' is not a column of .*: expected one of a, b"),
+    ("a,b\n1,2\n3,x\n", "b", "task.column 'b' of .* has 1 missing or non-numeric values"
+                             " \\(first at data row 2: 'x'\\)"),
+])
+def test_bad_csv_names_the_key(tmp_path, content, column, message):
+    f = tmp_path / "s.csv"
+    f.write_text(content)
+    with pytest.raises(tasks.TaskError, match=message):
+        series(path=str(f), column=column)
+
+
+# ----- time-series classification ----------------------------------------------------
+def test_tsc_keeps_lengths_normalises_with_training_and_stratifies():
+    ds = tasks.make("tsc", dataset="JapaneseVowels")
+    tr, va, te = (ds.splits[s] for s in ("train", "val", "test"))
+    assert tr["x"].shape[2] == 12 and te["x"].shape[1] == 370
+    assert tr["lengths"].min() < tr["lengths"].max() <= tr["x"].shape[0]
+    for split in (tr, va, te):   # zero after each sequence's end
+        T = split["x"].shape[0]
+        pad = np.arange(T)[:, None] >= split["lengths"][None, :]
+        assert not split["x"][pad].any()
+    valid = tr["x"][np.arange(tr["x"].shape[0])[:, None] < tr["lengths"][None, :]]
+    np.testing.assert_allclose(valid.mean(0), 0, atol=1e-9)
+    np.testing.assert_allclose(valid.std(0), 1, atol=1e-9)
+    # every class in both training and validation, in proportion
+    assert set(np.unique(va["y"])) == set(np.unique(tr["y"])) == set(range(9))
+    assert ds.baselines["baseline_majority_accuracy"] == pytest.approx(
+        np.mean(te["y"] == np.bincount(tr["y"]).argmax()))
+    again = tasks.make("tsc", dataset="JapaneseVowels")
+    assert again.fingerprint == ds.fingerprint
+    other = tasks.make("tsc", dataset="JapaneseVowels", seed=1)
+    assert other.fingerprint != ds.fingerprint
+
+
+def test_tsc_reads_your_own_ts_files(tmp_path):
+    from pipeline.data import tsc
+    for part in ("TRAIN", "TEST"):
+        src = tsc.archive_dir() / "ItalyPowerDemand" / f"ItalyPowerDemand_{part}.ts"
+        (tmp_path / f"Mine_{part}.ts").write_text(src.read_text())
+    mine = tasks.make("tsc", path=str(tmp_path / "Mine"))
+    shipped = tasks.make("tsc", dataset="ItalyPowerDemand")
+    assert mine.meta["source"] == "Mine"
+    np.testing.assert_array_equal(mine.splits["test"]["x"], shipped.splits["test"]["x"])
+
+
+def test_tsc_bad_input_names_the_key(tmp_path):
+    with pytest.raises(tasks.TaskError, match="task.dataset 'NoSuchSet' is not shipped with"
+                                              " sktime: expected one of .*JapaneseVowels"):
+        tasks.make("tsc", dataset="NoSuchSet")
+    (tmp_path / "Half_TRAIN.ts").write_text("x")
+    with pytest.raises(FileNotFoundError, match="task.path .*Half: .*Half_TEST.ts does not"
+                                                " exist"):
+        tasks.make("tsc", path=str(tmp_path / "Half"))
+    (tmp_path / "Half_TEST.ts").write_text("not a ts file")
+    with pytest.raises(tasks.TaskError, match="Half_TRAIN.ts is not a readable .ts file"):
+        tasks.make("tsc", path=str(tmp_path / "Half"))

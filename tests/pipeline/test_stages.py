@@ -180,3 +180,20 @@ def test_missing_and_corrupt_files_name_the_file_and_its_stage(project):
     assert proc.returncode == 2 and "data/dataset.npz is corrupt" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not project_runs(project)
+
+
+def test_classification_of_real_sequences_through_dvc(project):
+    """task=tsc with `dvc exp run`: accuracy and every baseline in the metrics, a confusion
+    matrix as a DVC plot."""
+    run(dvc("exp", "run", "-S", "task=tsc", "-S", "task.dataset=ItalyPowerDemand",
+            "-S", "task.length=null", "-S", "train.epochs=30", "-S", "model.hidden_size=16"),
+        project)
+    metrics = json.loads((project / "data" / "metrics.json").read_text())
+    assert {"test_accuracy", "baseline", "baseline_majority_accuracy",
+            "baseline_prior_xent"} <= set(metrics)
+    assert metrics["test_accuracy"] > metrics["baseline_majority_accuracy"]
+    confusion = (project / "data" / "eval" / "confusion.csv").read_text().splitlines()
+    assert confusion[0] == "actual,predicted" and len(confusion) == 1 + 1029
+    assert (project / "data" / "eval" / "confusion.png").is_file()
+    shown = json.loads(run(dvc("plots", "show", "--json"), project).stdout)
+    assert any("confusion.csv" in name for name in shown["data"])

@@ -7,7 +7,7 @@ import pytest
 
 from pipeline import data as tasks
 from pipeline.training import loop as training
-from pipeline.training.scoring import score_test_split
+from pipeline.training.scoring import score, score_test_split
 from pipeline.training.config import (AdamConfig, AddingConfig, ClipConfig, Config, CopyConfig,
                              ModelConfig, SGDConfig, SineConfig, TextConfig, TrainConfig)
 
@@ -45,7 +45,7 @@ def test_each_task_learns(task):
     assert r.outcome == "finished"
     loss = _test_loss(r, data)
     if task == "sine":
-        assert loss < 0.01 * data.baseline          # well below the target's variance
+        assert loss < 0.5 * data.baseline           # well below persistence
     elif task == "adding":
         assert loss < 0.05 < 1 / 6                   # the constant-1 baseline
     else:
@@ -74,7 +74,7 @@ def test_resumed_run_equals_an_uninterrupted_one(tmp_path):
     cfg, data = small("copy", dropout=0.2, num_layers=2)
     whole = training.fit(cfg, data, checkpoint=tmp_path / "whole.pkl", progress=False)
 
-    def stop_after_two(row):
+    def stop_after_two(row, model):
         if row["epoch"] == 1:
             raise Interrupt
 
@@ -125,4 +125,42 @@ def test_records_grad_norms_dh_curves_and_throughput():
     assert r.metrics["sequences_per_s"] > 0 and r.metrics["wall_time_s"] > 0
     metrics, predictions = score_test_split(r.model, data, 100)
     assert predictions["pred"].shape == predictions["y"].shape
-    assert set(metrics) == {"test_loss", "test_mse", "baseline"}
+    assert set(metrics) == {"test_loss", "test_mse", "baseline", "baseline_persistence_mse",
+                            "baseline_train_mean_mse"}
+
+
+def test_the_model_is_the_best_validation_epoch_and_patience_stops_early():
+    cfg, data = small("sine")
+    cfg = dataclasses.replace(cfg, optimizer=AdamConfig(lr=0.05),
+                              train=TrainConfig(epochs=8, batch_size=32, patience=0))
+    r = training.fit(cfg, data, progress=False)
+    best = int(np.argmin(r.history["val_loss"]))
+    assert r.metrics["best_epoch"] == best
+    val_now, _, _ = score(r.model, data, "val", 256)
+    assert val_now == pytest.approx(min(r.history["val_loss"]), rel=1e-12)
+    last = training.fit(dataclasses.replace(cfg, train=TrainConfig(
+        epochs=8, batch_size=32, keep_best=False)), data, progress=False)
+    assert score(last.model, data, "val", 256)[0] == pytest.approx(r.history["val_loss"][-1],
+                                                                   rel=1e-12)
+    patient = training.fit(dataclasses.replace(cfg, train=TrainConfig(
+        epochs=50, batch_size=32, patience=2)), data, progress=False)
+    stall = len(patient.history["epoch"]) - 1 - patient.metrics["best_epoch"]
+    assert patient.metrics["stopped_early"] == 1 and stall == 2
+    assert len(patient.history["epoch"]) < 50
+
+
+def test_sequences_of_different_lengths_train_and_padding_changes_nothing():
+    from pipeline.training.config import TscConfig
+
+    data = tasks.make("tsc", dataset="JapaneseVowels")
+    cfg = Config(model=ModelConfig(cell="gru", hidden_size=32), optimizer=AdamConfig(lr=0.005),
+                 task=TscConfig(), train=TrainConfig(epochs=6, batch_size=32))
+    r = training.fit(cfg, data, progress=False)
+    metrics, _ = score_test_split(r.model, data, 64)
+    assert metrics["test_accuracy"] > 0.8 > metrics["baseline_majority_accuracy"]
+    # more padding at the end of every sequence changes no prediction
+    test = data.splits["test"]
+    x = test["x"].astype(r.model.dtype)
+    padded = np.concatenate([x, np.full((7,) + x.shape[1:], 9.0, x.dtype)])
+    np.testing.assert_array_equal(r.model.forward(padded, lengths=test["lengths"]),
+                                  r.model.forward(x, lengths=test["lengths"]))

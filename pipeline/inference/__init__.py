@@ -1,0 +1,1 @@
+"""What a trained model produces: text sampled a character at a time, multi-step forecasts."""
