@@ -108,15 +108,15 @@ def cluster():
     ports = {"PG_PORT": str(free_port()), "MLFLOW_PORT": str(free_port())}
     ray_port = free_port()
     ray_dir = home / "ray"
-    ps = CommandLines()
-    run([str(SERVER), "start", str(home / "tracking")], home,
-        env={**ports, "MLFLOW_AUTH_ADMIN_PASSWORD_FILE": str(admin_file)})
     uri = f"http://127.0.0.1:{ports['MLFLOW_PORT']}"
-    for name in ("ci", "reader"):
-        add_user(home, ports, admin_file, name, passwords[name])
-    run(tool("ray", "start", "--head", f"--port={ray_port}", "--num-cpus=2", f"--temp-dir={ray_dir}",
-             "--include-dashboard=false", "--disable-usage-stats"), home)
-    try:
+    ps = CommandLines()
+    try:  # a failed start is torn down too
+        run([str(SERVER), "start", str(home / "tracking")], home,
+            env={**ports, "MLFLOW_AUTH_ADMIN_PASSWORD_FILE": str(admin_file)})
+        for name in ("ci", "reader"):
+            add_user(home, ports, admin_file, name, passwords[name])
+        run(tool("ray", "start", "--head", f"--port={ray_port}", "--num-cpus=2",
+                 f"--temp-dir={ray_dir}", "--include-dashboard=false", "--disable-usage-stats"), home)
         with pytest.MonkeyPatch.context() as mp:
             mp.setenv("MLFLOW_TRACKING_USERNAME", "ci")
             mp.setenv("MLFLOW_TRACKING_PASSWORD", passwords["ci"])
