@@ -22,12 +22,49 @@ import pandas as pd
 
 from ..data import make as make_data
 from ..nn.recurrent import Recurrent
+from ..nn.spec import GATES, NONLINEARITIES, as_dtype
+from ..training.config import ConfigError, check_int, check_number
 from ..training.scoring import inputs, loss_fn
 
 NO_NONLINEARITY = "-"    # the nonlinearity column of an LSTM or GRU
 RATIO_AT = 50            # the summary's norm ratio: distance RATIO_AT against distance 0
 COLUMNS = ("config", "cell", "nonlinearity", "init", "rho", "layer", "seed", "distance",
            "grad_norm", "relative")
+
+
+@dataclasses.dataclass
+class Settings:
+    """The study's settings (conf/gradients/*.yaml); checks itself, naming the key."""
+    length: int = 200
+    batch_size: int = 32
+    hidden_size: int = 64
+    seeds: list[int] = dataclasses.field(default_factory=lambda: [0, 1, 2])
+    cells: list[str] = dataclasses.field(default_factory=lambda: list(GATES))
+    nonlinearities: list[str] = dataclasses.field(default_factory=lambda: list(NONLINEARITIES))
+    inits: list[str] = dataclasses.field(default_factory=lambda: ["uniform"])
+    rhos: list[float] = dataclasses.field(default_factory=lambda: [0.5, 0.9, 1.0, 1.1, 1.5])
+    dtype: str = "float64"
+
+    def __post_init__(self):
+        check_int("length", self.length, 2)
+        check_int("batch_size", self.batch_size)
+        check_int("hidden_size", self.hidden_size)
+        for i, seed in enumerate(self.seeds):
+            check_int(f"seeds[{i}]", seed, 0)
+        for i, rho in enumerate(self.rhos):
+            check_number(f"rhos[{i}]", rho, strict=True)
+        for key, allowed in (("cells", GATES), ("nonlinearities", NONLINEARITIES),
+                             ("inits", ("uniform", "forget_bias"))):
+            for value in getattr(self, key):
+                if value not in allowed:
+                    raise ConfigError(f"{key} must hold values of {', '.join(allowed)},"
+                                      f" got {value!r}")
+        if not self.seeds or not self.cells:
+            raise ConfigError("seeds and cells must not be empty")
+        try:
+            as_dtype(self.dtype)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,3 +204,7 @@ def decay_rates(table, ratio_at=RATIO_AT):
                         factor_per_step=math.exp(np.nanmean(s)) if np.isfinite(s).any()
                         else math.nan, **{f"ratio_at_{ratio_at}": geo}))
     return pd.DataFrame(out)
+
+
+def concat(*tables):
+    return pd.concat(tables, ignore_index=True)[list(COLUMNS)]
