@@ -39,6 +39,7 @@ def train(cfg, data, train_dir, model_path, tracker=None, figures_dir=None, chec
                 "task": data.task, "model_sha256": outputs.file_sha256(model_path)}
         tags.update({f"diverged_{k}": v for k, v in (result.diverged_at or {}).items()})
         tracker.set_tags(tags)
+        tracker.log_diagnostics(cfg, data, result)
         tracker.log_text(OmegaConf.to_yaml(plain(cfg)), "config.yaml")
         tracker.log_artifacts([model_path], "model")
         tracker.log_artifacts(figures, "plots")
