@@ -141,6 +141,8 @@ def pairwise(table, keys, value="test_loss"):
         return pd.DataFrame()
     by = CELL if CELL in keys else keys[0]
     pairs = stats.compare_pairs(table, by, [k for k in keys if k != by], value, seed=SEED)
+    if len(pairs):  # a test needs two seeds a side (a search's trials have one each)
+        pairs = pairs[(pairs["n_a"] >= 2) & (pairs["n_b"] >= 2)]
     return pairs.rename(columns={"a": f"{by} a", "b": f"{by} b"})
 
 

@@ -5,6 +5,7 @@ conf/debug/tiny.yaml, each with its own MLflow store.
 """
 import pandas as pd
 import pytest
+import yaml
 from hydra import compose, initialize_config_dir
 from mlflow.tracking import MlflowClient
 
@@ -78,6 +79,27 @@ def test_a_seed_sweep_gives_one_summary_row_per_configuration_on_the_parent_too(
 
 
 @pytest.mark.slow
+def test_an_optuna_search_minimises_the_validation_loss_with_trials_as_child_runs(project):
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    run(py("pipeline.train", "-m", "hydra/sweeper=search", "hydra.sweeper.n_trials=3",
+           "hydra.sweep.dir=search"), project)
+    runs = project_runs(project)
+    (parent,) = [r for r in runs if r[4] == "hydra sweep"]
+    children = [r for r in runs if r[3] == parent[2]]
+    assert parent[1] == "FINISHED" and len(children) == 3
+    assert {r[1] for r in children} == {"FINISHED"}
+    client = MlflowClient(store(project))
+    val = {}
+    for name, _, run_id, _, _ in children:
+        r = client.get_run(run_id)
+        assert name.startswith("H") and "optimizer.lr=" in r.data.tags["overrides"]
+        val[run_id] = r.data.metrics["val_loss"]      # the last epoch's
+    best = yaml.safe_load((project / "search" / "optimization_results.yaml").read_text())
+    assert best["best_value"] == pytest.approx(min(val.values()), rel=1e-12)
+    assert (project / "search" / "report" / "summary.csv").is_file()
+
+
+@pytest.mark.slow
 def test_a_failing_job_is_recorded_and_the_others_run(project):
     bad = project / "bad.txt"
     bad.write_bytes(b"\xff\xfe not utf-8")
@@ -111,6 +133,8 @@ def test_an_experiment_preset_runs_as_one_hydra_job(project):
     (["-m", "model.hidden_size=8,0"], "model.hidden_size must be an integer >= 1, got 0"),
     (["-m", "model.cell=lstm,tcn"], "model.cell must be one of rnn, lstm, gru, got 'tcn'"),
     (["task=text", "task.path=missing.txt"], "task.path missing.txt is not a file"),
+    (["-m", "hydra/sweeper=search", "model.num_layers=0"],
+     "model.num_layers must be an integer >= 1, got 0"),
 ])
 def test_bad_input_fails_before_any_work_in_one_line(project, args, message):
     proc = run(py("pipeline.train", *args, "hydra.sweep.dir=sweep"), project, check=False)
