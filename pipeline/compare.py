@@ -163,3 +163,23 @@ def summary_markdown(title, summ, pairs, metric, figures):
         lines += ["## Figures", ""] + [f"- `{f}`" for f in figures] + [""]
     lines += [f"The task's metric: `{metric}`." if metric else ""]
     return "\n".join(lines)
+
+
+def description_markdown(title, summ, pairs, keys, metric):
+    """The short form for the parent run's description in the MLflow UI: each
+    configuration's n_seeds and mean ± 95 % half-width, and the pairwise p-values."""
+    values = ["test_loss"] + ([metric] if metric and metric != "test_loss" else [])
+    short = summ[[*keys, "n_seeds"]].copy()
+    for v in values:
+        short[v] = [f"{m:.4g} ± {h:.2g}" for m, h in zip(summ[f"{v}_mean"], summ[f"{v}_ci95"])]
+    if "clip_fraction_mean" in summ:
+        short["clipped steps"] = [f"{f:.0%}" if np.isfinite(f) else "-"
+                                  for f in summ["clip_fraction_mean"]]
+    lines = [f"**{title}**: mean ± half-width of the 95 % t-interval over seeds.", "",
+             short.to_markdown(index=False), ""]
+    if len(pairs):
+        cols = [c for c in pairs.columns if c not in ("n_a", "n_b", "t", "mean_a", "mean_b")]
+        lines += ["Welch's t-test on the test loss:", "",
+                  pairs[cols].to_markdown(index=False, floatfmt=".3g"), ""]
+    lines.append("Full tables and figures: Artifacts, folder `report`.")
+    return "\n".join(lines)

@@ -23,6 +23,7 @@ from . import cli, compare, plots, seedplots, tracking
 
 REPORT_FOLDER = "report"   # the parent run's artifact folder
 NOTE_TAG = "mlflow.note.content"  # a run's description in the MLflow UI (markdown)
+DESCRIPTION = "description.md"   # the short summary that becomes the parent's description
 
 
 def histories(client, run_ids, key):
@@ -72,6 +73,7 @@ def write(client, runs, out_dir, title):
     compare_files = [out_dir / "summary.csv", out_dir / "summary.md"]
     summ.to_csv(compare_files[0], index=False)
     compare_files[1].write_text(compare.summary_markdown(title, summ, pairs, metric, list(figures)))
+    (out_dir / DESCRIPTION).write_text(compare.description_markdown(title, summ, pairs, keys, metric))
     return paths + compare_files + [out_dir / name for name in figures]
 
 
@@ -85,9 +87,11 @@ def report_sweep(client, parent, out_dir):
     paths = write(client, runs, out_dir, f"{info.run_name}: {len(runs)} runs")
     for path in paths:
         client.log_artifact(parent, str(path), REPORT_FOLDER)
-    summary = Path(out_dir) / "summary.md"
-    if summary.is_file():
-        tracking.set_tags(client, parent, {NOTE_TAG: summary.read_text()})
+    description = Path(out_dir) / DESCRIPTION
+    if description.is_file():
+        tracking.set_tags(client, parent, {NOTE_TAG: description.read_text()})
+    print(f"MLflow: the runs at {tracking.ui_path(info.experiment_id)}, this sweep and its"
+          f" report at {tracking.ui_path(info.experiment_id, parent)} (under `mlflow ui`)")
     return paths
 
 

@@ -110,7 +110,8 @@ class SweepCallback(Callback):
         sweep_dir = str(Path(str(config.hydra.sweep.dir)).resolve())
         run = self.client.create_run(experiment_id, run_name=f"sweep {Path(sweep_dir).name}",
                                      tags={"source": tracking.SWEEP_SOURCE, "sweep_dir": sweep_dir,
-                                           "jobs": str(len(jobs)),
+                                           "jobs": str(len(jobs)) if is_grid(config) else
+                                           str(config.hydra.sweeper.get("n_trials", "?")),
                                            "overrides": " ".join(config.hydra.overrides.task),
                                            "git_commit": tracking.git_commit()})
         self.parent = run.info.run_id

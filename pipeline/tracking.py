@@ -20,8 +20,9 @@ from .training.config import plain
 
 SWEEP_SOURCE = "hydra sweep"  # the `source` tag of a sweep's parent run
 JOB_SOURCE = "hydra"  # the `source` tag of a Hydra job's run (a sweep's children)
-# MLflow 3's UI opens an experiment on its GenAI traces page unless this tag says the
-# experiment trains models; then it opens on the runs table.
+# The experiment is for training models. Earlier MLflow 3 UIs opened it on the runs table
+# for this tag; the UI of 3.17 follows a global GenAI / model-training switch instead
+# (mlflow/mlflow#20161), so the links we print (ui_path) set that switch.
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 OVERRIDES_TAG = "overrides"  # a Hydra job's whole override string (its run name is short)
 
@@ -159,6 +160,14 @@ def log_params(mlflow_client, run_id, cfg):
 
     mlflow_client.log_batch(run_id, params=[Param(k, str(v)) for k, v in flatten(cfg).items()
                                             if not k.startswith("paths.")])
+
+
+def ui_path(experiment_id, run_id=None):
+    """The MLflow UI's page of an experiment's runs (or of one run), to append to the UI's
+    address. MLflow 3.17's UI picks GenAI or model-training pages from a global switch
+    (the experiment tag is no longer read), which this query sets to model training."""
+    run = f"/{run_id}" if run_id else ""
+    return f"/#/experiments/{experiment_id}/runs{run}?workflowType=machine_learning"
 
 
 def hydra_job_tags():
