@@ -42,7 +42,7 @@ def _grid(n, width=4.2, height=3.2):
 
 
 def _label(keys, values):
-    return ", ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in zip(keys, values)) or "all runs"
+    return ", ".join(f"{k}={v}" for k, v in zip(keys, values)) or "all runs"
 
 
 def curves(table, keys, series, xlabel, ylabel, title):
