@@ -131,6 +131,7 @@ class Tracker:
                                     "params": json.dumps(data.meta.get("params"), sort_keys=True)})
         dataset = mlflow.data.from_numpy({"x": train["x"]}, targets=train["y"], source=source,
                                          name=data.task, digest=data.fingerprint)
+        # what mlflow.log_input does for the active run, here for a run by id
         self.client.log_inputs(self.run_id, [DatasetInput(
             dataset._to_mlflow_entity(), [InputTag("mlflow.data.context", context)])])
 
