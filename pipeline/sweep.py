@@ -86,13 +86,13 @@ class SweepCallback(Callback):
     def on_multirun_start(self, config, config_name=None, **kwargs):
         task = list(config.hydra.overrides.task)
         if is_grid(config):
-            jobs = job_overrides(task)
+            planned = job_overrides(task)
         else:  # a search: its trials are not known yet; check what is fixed
             parser = OverridesParser.create()
-            jobs = [[o for o in task if not parser.parse_override(o).is_sweep_override()]]
+            planned = [[o for o in task if not parser.parse_override(o).is_sweep_override()]]
         loader = GlobalHydra.instance().config_loader()
         cfgs = []
-        for overrides in jobs:
+        for overrides in planned:
             try:
                 node = loader.load_configuration(config_name, overrides, RunMode.RUN)
                 cfgs.append(cli.from_node(node))
@@ -110,7 +110,7 @@ class SweepCallback(Callback):
         sweep_dir = str(Path(str(config.hydra.sweep.dir)).resolve())
         run = self.client.create_run(experiment_id, run_name=f"sweep {Path(sweep_dir).name}",
                                      tags={"source": tracking.SWEEP_SOURCE, "sweep_dir": sweep_dir,
-                                           "jobs": str(len(jobs)) if is_grid(config) else
+                                           "jobs": str(len(planned)) if is_grid(config) else
                                            str(config.hydra.sweeper.get("n_trials", "?")),
                                            "overrides": " ".join(config.hydra.overrides.task),
                                            "git_commit": tracking.git_commit()})
