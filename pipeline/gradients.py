@@ -89,11 +89,12 @@ def main(argv=None):
     if args.model and not Path(args.model).is_file():
         cli.fail(f"--model {args.model} is not a file")
     out = out_dir(args.out)
+    trained = trained_rows(args.model, args.params, study) if args.model else None
     probes = gradflow.probes(study.cells, study.nonlinearities, study.inits, study.rhos)
     table = gradflow.study(probes, study.length, study.batch_size, study.hidden_size,
                            study.seeds, study.dtype)
-    if args.model:
-        table = gradflow.concat(table, trained_rows(args.model, args.params, study))
+    if trained is not None:
+        table = gradflow.concat(table, trained)
     rates = gradflow.decay_rates(table)
     outputs.write_csv(table, out / "gradient_flow.csv")
     outputs.write_csv(rates, out / "decay_rates.csv")
