@@ -50,6 +50,7 @@ def train(cfg, data, train_dir, model_path, tracker=None, figures_dir=None, chec
                 "task": data.task, "model_sha256": outputs.file_sha256(model_path)}
         tags.update({f"diverged_{k}": v for k, v in (result.diverged_at or {}).items()})
         tracker.set_tags(tags)
+        tracker.log_diagnostics(cfg, data, result)
         tracker.log_text(OmegaConf.to_yaml(plain(cfg)), "config.yaml")
         serving.log_model(tracker, model_path)
         tracker.log_artifacts(figures, "plots")
@@ -61,7 +62,7 @@ def _record_epoch(tracker, data, row, model):
     tracker.log_epoch(row)
     if data.task == "text":
         vocab = data.meta["vocab"]
-        texts = [sample(model, vocab, prime="\n", length=SAMPLE_CHARS, seed=s)
+        texts = [sample(model, vocab, length=SAMPLE_CHARS, seed=s)
                  for s in range(SAMPLES_PER_EPOCH)]
         tracker.log_text("\n\n----\n\n".join(texts), f"samples/epoch_{row['epoch']:03d}.txt")
 

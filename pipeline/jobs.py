@@ -26,6 +26,41 @@ class HydraJob:
         return tracking.sweep_parent(cfg.tracking.experiment, str(self.sweep_dir.resolve()))
 
 
+# How a run's name says each override: a key's short form (None: the value alone),
+# in this order; other keys read `last.part=value`, and the seed comes last.
+SHORT_NAMES = {
+    "task": None, "model.cell": None, "model.nonlinearity": None, "model.num_layers": "L",
+    "model.hidden_size": "H", "model.bidirectional": "bi=", "model.init": "init=",
+    "optimizer": None, "optimizer.lr": "lr=", "clip": "clip=", "clip.threshold": "clip<=",
+}
+SEED_PREFIX = "s"
+
+
+def _short_value(value):
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return value if number.is_integer() else f"{number:.3g}"
+
+
+def run_name(overrides):
+    """A short readable name for a job's overrides, e.g. ["model.cell=lstm",
+    "model.num_layers=2", "optimizer=adam", "clip=norm", "seed=1"] -> "lstm L2 adam
+    clip=norm s1". The whole string is kept as the run's `overrides` tag."""
+    pairs = dict(o.lstrip("+~").split("=", 1) for o in overrides if "=" in o)
+    order = [k for k in SHORT_NAMES if k in pairs]
+    order += sorted(k for k in pairs if k not in SHORT_NAMES and k != "seed")
+    parts = []
+    for key in order:
+        value, form = _short_value(pairs[key]), SHORT_NAMES.get(key, "")
+        parts.append(value if form is None else f"{form}{value}" if form
+                     else f"{key.rsplit('.', 1)[-1]}={value}")
+    if "seed" in pairs:
+        parts.append(f"{SEED_PREFIX}{pairs['seed']}")
+    return " ".join(parts) or "defaults"
+
+
 def hydra_context():
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
@@ -34,7 +69,7 @@ def hydra_context():
     sweep = hc.mode == RunMode.MULTIRUN
     return HydraJob(out=Path(hc.runtime.output_dir), sweep=sweep,
                     sweep_dir=Path(hc.sweep.dir if sweep else hc.run.dir),
-                    run_name=hc.job.override_dirname or "defaults",
+                    run_name=run_name(hc.overrides.task),
                     launcher=dict(hc.launcher) if sweep else {})
 
 

@@ -124,3 +124,45 @@ def save(fig, path):
     fig.savefig(tmp, dpi=100)
     plt.close(fig)
     tmp.replace(path)
+
+
+def gradient_flow(table):
+    """‖∂L/∂h_t‖ relative to the last step against the distance T - t, log scale.
+
+    table: pipeline.analysis.gradflow's long table. One line per configuration,
+    the geometric mean over seeds, shaded between the smallest and largest seed.
+    Left: the RNN with an orthogonal W_hh scaled to rho (colour: rho; tanh solid,
+    relu dashed). Right: each cell at its own initialisation, and trained models.
+    """
+    swept = table[table["rho"].notna()]
+    own = table[table["rho"].isna()]
+    panels = [p for p in ((swept, "RNN, orthogonal $W_{hh}$ scaled to ρ"),
+                          (own, "cells at their initialisation")) if len(p[0])]
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels), 4.4), squeeze=False,
+                             sharey=True)
+    rhos = sorted(swept["rho"].unique())
+    cmap = plt.get_cmap("viridis")
+    for ax, (part, title) in zip(axes[0], panels):
+        for k, (config, rows) in enumerate(part.groupby("config", sort=False)):
+            curves = rows.pivot(index="distance", columns="seed", values="relative")
+            with np.errstate(divide="ignore", invalid="ignore"):
+                logs = np.log10(curves.where(curves > 0))
+            mid = 10 ** logs.mean(axis=1)
+            style = {}
+            if part is swept:
+                rho = rows["rho"].iloc[0]
+                style = dict(color=cmap(rhos.index(rho) / max(1, len(rhos) - 1)),
+                             ls="--" if rows["nonlinearity"].iloc[0] == "relu" else "-")
+            line, = ax.plot(curves.index, mid, lw=1.4, label=config, **style)
+            ax.fill_between(curves.index, 10 ** logs.min(axis=1), 10 ** logs.max(axis=1),
+                            color=line.get_color(), alpha=0.12, lw=0)
+        ax.set(yscale="log", xlabel="distance T − t (steps back from the loss)", title=title)
+        ax.set_ylim(bottom=max(ax.get_ylim()[0], 1e-40))
+        ax.axhline(1.0, color="0.6", lw=0.6)
+        ax.legend(fontsize="x-small", ncol=2 if len(part["config"].unique()) > 6 else 1)
+    axes[0][0].set_ylabel("‖∂L/∂h_t‖ / ‖∂L/∂h_T‖")
+    n = table["seed"].nunique()
+    fig.suptitle(f"Gradient flow at initialisation: geometric mean over {n} seed"
+                 f"{'s' if n > 1 else ''}, band = seed range", fontsize="medium")
+    fig.tight_layout()
+    return fig

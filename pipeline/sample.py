@@ -18,7 +18,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m pipeline.sample", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, help="a trained text model (model.npz)")
-    p.add_argument("--prime", default="\n", help="text to start from (default: a newline)")
+    p.add_argument("--prime", default=None,
+                   help="text to start from (default: a newline, or a space if the model has none)")
     p.add_argument("--length", type=int, default=500, help="characters to generate")
     p.add_argument("--temperature", type=float, default=1.0,
                    help="> 0; below 1 more likely, above 1 more varied text")
@@ -37,7 +38,7 @@ def main(argv=None):
                       args.temperature, args.seed)
     except ValueError as exc:
         cli.fail(f"--{exc}")
-    print(args.prime + text)
+    print((args.prime or "") + text)
 
 
 if __name__ == "__main__":

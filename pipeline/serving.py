@@ -27,14 +27,18 @@ from mlflow.types import ColSpec, Schema, TensorSpec
 from .inference.sampling import sample
 from .training import bundle
 
-SAMPLE_DEFAULTS = {"prime": "\n", "length": 200, "temperature": 1.0, "seed": 0}
+SAMPLE_DEFAULTS = {"prime": None, "length": 200, "temperature": 1.0, "seed": 0}
 
 
 class RecurrentModel(PythonModel):
+    """The pyfunc wrapper. Its inputs are checked against the signature logged with the
+    model: MLflow infers no schema from the np.ndarray hint (it stands for a tensor, a
+    dict of tensors or a table alike)."""
+
     def load_context(self, context):
         self.model, self.info = bundle.load(context.artifacts["model"])
 
-    def predict(self, context, model_input, params=None):
+    def predict(self, context, model_input: np.ndarray, params=None):
         data = self.info["data"]
         if data["task"] == "text":
             return self._sample(pd.DataFrame(model_input))
@@ -56,7 +60,8 @@ class RecurrentModel(PythonModel):
         for _, row in table.iterrows():
             args = {k: row[k] if k in row and pd.notna(row[k]) else v
                     for k, v in SAMPLE_DEFAULTS.items()}
-            texts.append(sample(self.model, vocab, str(args["prime"]), int(args["length"]),
+            prime = None if args["prime"] is None else str(args["prime"])
+            texts.append(sample(self.model, vocab, prime, int(args["length"]),
                                 float(args["temperature"]), int(args["seed"])))
         return pd.DataFrame({"text": texts})
 

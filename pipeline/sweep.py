@@ -13,11 +13,20 @@ the sweep stopped (an atexit hook, since Hydra skips on_multirun_end then).
 A child still RUNNING then (its process was killed) is marked FAILED, and a
 job that left no run at all (killed before it logged, or never started) gets
 a FAILED child run under its own name, so every job of the sweep shows.
+Then the sweep's report (seed statistics, curves, clipping: pipeline.report)
+is written to the sweep folder and logged on the parent run.
+
+Searches (hydra/sweeper=optuna) choose their trials as they go, so nothing is
+expanded up front: the config without the swept keys is checked, the cache is
+warmed for every cell the search can pick, and each job hands the sweeper its
+last validation loss as the objective (on_job_end), never the test loss.
 """
 import atexit
+import math
 import os
 import signal
 import socket
+import sys
 from pathlib import Path
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
@@ -26,8 +35,10 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 
-from . import cli, faults, tracking
+from . import cli, faults, jobs, tracking
 from .training.config import ConfigError
+
+GRID_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
 
 def job_overrides(task_overrides):
@@ -36,42 +47,106 @@ def job_overrides(task_overrides):
     return BasicSweeper.split_arguments(parsed, None)[0]
 
 
+def is_grid(config):
+    return config.hydra.sweeper.get("_target_") == GRID_SWEEPER
+
+
+def search_choices(config, key):
+    """The values a search may give `key` (choice sweeps on the command line or in
+    hydra.sweeper.params); empty when it is not searched."""
+    params = dict(config.hydra.sweeper.get("params") or {})
+    found = []
+    texts = [o for o in config.hydra.overrides.task if o.split("=", 1)[0] == key]
+    texts += [f"{key}={params[key]}"] if key in params else []
+    for text in texts:
+        override = OverridesParser.create().parse_override(text)
+        if override.is_sweep_override():
+            found += [str(v) for v in override.sweep_string_iterator()]
+    return found
+
+
+def objective(out_dir, epochs):
+    """What a search minimises: the last epoch's validation loss from the job's
+    history.csv; inf for a run that diverged or stopped early."""
+    import pandas as pd
+
+    try:
+        history = pd.read_csv(Path(out_dir) / "history.csv")
+    except (OSError, ValueError):
+        return math.inf
+    last = history["val_loss"].iloc[-1] if len(history) == epochs else math.nan
+    return float(last) if math.isfinite(last) else math.inf
+
+
 class SweepCallback(Callback):
     def __init__(self):
         self.parent = None
         self.client = None
-        self.jobs = {}  # each job's child-run name (as pipeline.train names it) -> config
+        self.jobs = {}  # each job's override string (its runs' `overrides` tag) -> config
+        self.sweep_dir = None
 
     def on_multirun_start(self, config, config_name=None, **kwargs):
-        jobs = job_overrides(config.hydra.overrides.task)
+        task = list(config.hydra.overrides.task)
+        if is_grid(config):
+            planned = job_overrides(task)
+        else:  # a search: its trials are not known yet; check what is fixed
+            parser = OverridesParser.create()
+            planned = [[o for o in task if not parser.parse_override(o).is_sweep_override()]]
         loader = GlobalHydra.instance().config_loader()
         cfgs = []
-        for overrides in jobs:
+        for overrides in planned:
             try:
                 node = loader.load_configuration(config_name, overrides, RunMode.RUN)
                 cfgs.append(cli.from_node(node))
             except ConfigError as exc:
                 cli.fail(f"{exc} (job {' '.join(overrides)})")
-            self.jobs[node.hydra.job.override_dirname or "defaults"] = cfgs[-1]
+            if is_grid(config):
+                self.jobs[" ".join(overrides) or "defaults"] = cfgs[-1]
+        cells = {str(c.model.cell) for c in cfgs} | set(search_choices(config, "model.cell"))
+        dtypes = {str(c.model.dtype) for c in cfgs} | set(search_choices(config, "model.dtype"))
         from .nn.recurrent import warm_up
-        warm_up(cells=sorted({str(c.model.cell) for c in cfgs}),
-                dtypes=sorted({str(c.model.dtype) for c in cfgs}), nthreads=os.cpu_count() or 1)
+        warm_up(cells=sorted(cells), dtypes=sorted(dtypes), nthreads=os.cpu_count() or 1)
 
         experiment_id = tracking.setup(cfgs[0].tracking.experiment)
         self.client = tracking.client()
         sweep_dir = str(Path(str(config.hydra.sweep.dir)).resolve())
         run = self.client.create_run(experiment_id, run_name=f"sweep {Path(sweep_dir).name}",
                                      tags={"source": tracking.SWEEP_SOURCE, "sweep_dir": sweep_dir,
-                                           "jobs": str(len(jobs)),
+                                           "jobs": str(len(planned)) if is_grid(config) else
+                                           str(config.hydra.sweeper.get("n_trials", "?")),
                                            "overrides": " ".join(config.hydra.overrides.task),
                                            "git_commit": tracking.git_commit(),
                                            "host": socket.gethostname(),
                                            "pid": str(os.getpid())})
         self.parent = run.info.run_id
+        self.sweep_dir = Path(sweep_dir)
         atexit.register(self._close, "FAILED")
 
+    def on_job_end(self, config, job_return, **kwargs):
+        """In the job's process: a search gets the validation loss, not the test loss."""
+        from hydra.core.utils import JobStatus
+
+        if is_grid(config) or job_return.status != JobStatus.COMPLETED:
+            return
+        job_return.return_value = objective(config.hydra.runtime.output_dir,
+                                            config.train.epochs)
+
     def on_multirun_end(self, config, **kwargs):
+        parent = self.parent
         self._close("FINISHED")
+        if parent is not None:
+            self._report(parent)
+
+    def _report(self, parent):
+        """The sweep's report, in its folder and on its parent run; a report that fails
+        is said on stderr and does not fail the sweep, whose runs are all recorded."""
+        from . import report
+
+        try:
+            report.report_sweep(self.client, parent, self.sweep_dir / "report")
+        except Exception as exc:  # noqa: BLE001 - the sweep itself is done and recorded
+            print(f"warning: the sweep's report failed ({type(exc).__name__}: {exc});"
+                  " run `python -m pipeline.report`", file=sys.stderr)
 
     def _close(self, status):
         if self.parent is None:
@@ -84,13 +159,14 @@ class SweepCallback(Callback):
                 tracking.set_tags(self.client, child.info.run_id,
                                   {"failure": "the job's process died"})
                 self.client.set_terminated(child.info.run_id, "FAILED")
-        logged = {c.info.run_name for c in children}
-        missing = [name for name in self.jobs if name not in logged]
-        for name in missing:  # with its params, so it sits beside the others in the UI
-            run = self.client.create_run(experiment, run_name=name, tags={
+        logged = {c.data.tags.get(tracking.OVERRIDES_TAG, c.info.run_name) for c in children}
+        missing = [key for key in self.jobs if key not in logged]
+        for key in missing:  # with its params, so it sits beside the others in the UI
+            run = self.client.create_run(experiment, run_name=jobs.run_name(key.split()), tags={
                 "mlflow.parentRunId": self.parent, "source": tracking.JOB_SOURCE,
+                tracking.OVERRIDES_TAG: key,
                 "failure": "the job logged nothing: its process died first, or it never started"})
-            tracking.log_params(self.client, run.info.run_id, self.jobs[name])
+            tracking.log_params(self.client, run.info.run_id, self.jobs[key])
             self.client.set_terminated(run.info.run_id, "FAILED")
         failed = missing or any(c.info.status in ("RUNNING", "FAILED") for c in children)
         if faults.received:  # the launching process itself was stopped by a signal

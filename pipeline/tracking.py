@@ -20,6 +20,11 @@ from .training.config import plain
 
 SWEEP_SOURCE = "hydra sweep"  # the `source` tag of a sweep's parent run
 JOB_SOURCE = "hydra"  # the `source` tag of a Hydra job's run (a sweep's children)
+# The experiment is for training models. Earlier MLflow 3 UIs opened it on the runs table
+# for this tag; the UI of 3.17 follows a global GenAI / model-training switch instead
+# (mlflow/mlflow#20161), so the links we print (ui_path) set that switch.
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+OVERRIDES_TAG = "overrides"  # a Hydra job's whole override string (its run name is short)
 
 
 def tracking_uri():
@@ -51,11 +56,15 @@ def setup(experiment):
     close_stale_runs(mlflow_client)
     found = mlflow_client.get_experiment_by_name(experiment)
     if found is not None:
+        if any(found.tags.get(k) != v for k, v in EXPERIMENT_KIND.items()):
+            for key, value in EXPERIMENT_KIND.items():  # made before the kind was set
+                mlflow_client.set_experiment_tag(found.experiment_id, key, value)
         return found.experiment_id
     # A local store keeps artifacts beside it; a server has its own (proxied) store.
     local = uri.startswith(("sqlite:", "file:")) or "://" not in uri
     return mlflow_client.create_experiment(
-        experiment, artifact_location=(project_root() / "mlartifacts").as_uri() if local else None)
+        experiment, artifact_location=(project_root() / "mlartifacts").as_uri() if local else None,
+        tags=EXPERIMENT_KIND)
 
 
 def flatten(node, prefix=""):
@@ -122,6 +131,36 @@ class Tracker:
     def set_tags(self, tags):
         set_tags(self.client, self.run_id, tags)
 
+    def log_dataset(self, data, context="training"):
+        """The data set as an MLflow dataset input: its name is the task, its digest our
+        fingerprint, its source the generator's parameters; schema from the train split."""
+        import json
+
+        import mlflow.data
+        from mlflow.data.code_dataset_source import CodeDatasetSource
+        from mlflow.entities import DatasetInput, InputTag
+
+        train = data.splits["train"]
+        source = CodeDatasetSource({"generator": "pipeline.data.make", "task": data.task,
+                                    "params": json.dumps(data.meta.get("params"), sort_keys=True)})
+        dataset = mlflow.data.from_numpy({"x": train["x"]}, targets=train["y"], source=source,
+                                         name=data.task, digest=data.fingerprint)
+        # what mlflow.log_input does for the active run, here for a run by id
+        self.client.log_inputs(self.run_id, [DatasetInput(
+            dataset._to_mlflow_entity(), [InputTag("mlflow.data.context", context)])])
+
+    def log_diagnostics(self, cfg, data, result):
+        """What the study reads from a run beyond its curves: the data set as an input,
+        the clipping statistics of its steps, and ‖∂L/∂h_t‖ of its last diagnosed epoch
+        (metric `hidden_grad_norm`, step t; layer 0, forward direction)."""
+        from .analysis import clipping
+
+        self.log_dataset(data)
+        self.log_metrics(clipping.summary(result.step_grad_norms, str(cfg.clip.kind),
+                                          cfg.clip.threshold))
+        if result.dh_norms:
+            self.log_series("hidden_grad_norm", result.dh_norms[max(result.dh_norms)][0, 0])
+
 
 def set_tags(mlflow_client, run_id, tags):
     """All tags in one request."""
@@ -136,6 +175,25 @@ def log_params(mlflow_client, run_id, cfg):
 
     mlflow_client.log_batch(run_id, params=[Param(k, str(v)) for k, v in flatten(cfg).items()
                                             if not k.startswith("paths.")])
+
+
+def ui_path(experiment_id, run_id=None):
+    """The MLflow UI's page of an experiment's runs (or of one run), to append to the UI's
+    address. MLflow 3.17's UI picks GenAI or model-training pages from a global switch
+    (the experiment tag is no longer read), which this query sets to model training."""
+    run = f"/{run_id}" if run_id else ""
+    return f"/#/experiments/{experiment_id}/runs{run}?workflowType=machine_learning"
+
+
+def hydra_job_tags():
+    """{"overrides": the job's override string} inside a Hydra job, else {}."""
+    import sys
+
+    hydra_config = sys.modules.get("hydra.core.hydra_config")  # never imported: not a job
+    if hydra_config is None or not hydra_config.HydraConfig.initialized():
+        return {}
+    HydraConfig = hydra_config.HydraConfig
+    return {OVERRIDES_TAG: " ".join(HydraConfig.get().overrides.task) or "defaults"}
 
 
 def sweep_parent(experiment, sweep_dir):
@@ -199,7 +257,7 @@ def run(cfg, run_name=None, tags=None, parent=None):
     mlflow_client = client()
     commit = git_commit()
     all_tags = {"git_commit": commit, "mlflow.source.git.commit": commit,
-                "host": socket.gethostname(), "pid": str(os.getpid())}
+                "host": socket.gethostname(), "pid": str(os.getpid()), **hydra_job_tags()}
     if parent:
         all_tags["mlflow.parentRunId"] = parent
     all_tags.update(tags or {})

@@ -19,14 +19,20 @@ def encode(text, vocab):
     return np.array([index[c] for c in text], np.int64)
 
 
-def sample(model, vocab, prime="\n", length=200, temperature=1.0, seed=0):
-    """`length` characters after `prime`, drawn from the model at `temperature`."""
+def default_prime(vocab):
+    """A newline if the vocabulary has one, else a space, else its first character."""
+    return next((c for c in ("\n", " ") if c in vocab), vocab[0])
+
+
+def sample(model, vocab, prime=None, length=200, temperature=1.0, seed=0):
+    """`length` characters after `prime` (None: ``default_prime``), drawn from the model
+    at `temperature`."""
     if not temperature > 0:
         raise ValueError(f"temperature must be a number > 0, got {temperature!r}")
     if length < 0:
         raise ValueError(f"length must be an integer >= 0, got {length!r}")
     rng = np.random.default_rng(seed)
-    ids = encode(prime or "\n", vocab)
+    ids = encode(prime or default_prime(vocab), vocab)
     logits = model.forward(ids[:, None])[-1, 0]            # (V,) after the prime
     state = model.state
     symbols = list(vocab) + ["\ufffd"]                      # the last id: unknown to training

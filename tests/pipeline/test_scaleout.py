@@ -232,7 +232,7 @@ def test_killed_worker_fails_its_job_only_and_the_job_reruns(cluster, project):
     assert failed.info.run_id == victim.info.run_id
     assert failed.data.tags.get("failure") == "the job's process died"
     # rerun only the failed job: its overrides are its run name
-    overrides = [o for o in failed.info.run_name.split(",")
+    overrides = [o for o in failed.data.tags["overrides"].split()
                  if not o.startswith("tracking.experiment=")]
     again = sweep(cluster, project, "ray-kill", *overrides)
     assert again.returncode == 0, again.stderr[-3000:]

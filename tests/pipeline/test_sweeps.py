@@ -3,13 +3,15 @@
 The subprocess tests run in a fresh project (tests/projects.py) at the sizes of
 conf/debug/tiny.yaml, each with its own MLflow store.
 """
+import pandas as pd
 import pytest
+import yaml
 from hydra import compose, initialize_config_dir
 from mlflow.tracking import MlflowClient
 
 from pipeline import cli
 from pipeline.sweep import SweepCallback
-from projects import ROOT, make_project, project_runs, py, run
+from projects import ROOT, make_project, project_runs, py, run, store
 
 
 @pytest.fixture
@@ -36,6 +38,65 @@ def test_sweep_logs_one_child_run_per_job_and_a_report(project):
     md = (project / "reports" / "rnn-pipeline" / "runs.md").read_text()
     assert md.count("| sine ") == 4
     assert (project / "reports" / "rnn-pipeline" / "comparison.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_a_seed_sweep_gives_one_summary_row_per_configuration_on_the_parent_too(project):
+    run(py("pipeline.train", "-m", "model.cell=rnn,lstm", "seed=0,1,2",
+           "hydra.sweep.dir=sweep"), project)
+    runs = project_runs(project)
+    (parent,) = [r for r in runs if r[4] == "hydra sweep"]
+    children = sorted(r[0] for r in runs if r[3] == parent[2])
+    assert children == ["lstm s0", "lstm s1", "lstm s2", "rnn s0", "rnn s1", "rnn s2"]
+    client = MlflowClient(store(project))
+    experiment = client.get_experiment_by_name("rnn-pipeline")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    child = client.search_runs([experiment.experiment_id], "tags.mlflow.runName = 'lstm s1'")[0]
+    assert child.data.tags["overrides"] == "model.cell=lstm seed=1"
+    (dataset,) = child.inputs.dataset_inputs
+    assert dataset.dataset.digest == child.data.tags["dataset_fingerprint"]
+    assert dataset.dataset.name == "sine"
+    assert 0 <= child.data.metrics["clip_fraction"] <= 1
+    assert child.data.metrics["preclip_norm_q99"] <= child.data.metrics["preclip_norm_max"]
+    # the sweep's own report, logged on its parent run, and the same from pipeline.report
+    local = client.download_artifacts(parent[2], "report/summary.csv", str(project / "dl"))
+    for path in (local, None):
+        if path is None:
+            run(py("pipeline.report", "--out", "reports"), project)
+            path = project / "reports" / "rnn-pipeline" / "summary.csv"
+        summary = pd.read_csv(path)
+        assert list(summary["model.cell"]) == ["lstm", "rnn"]
+        assert list(summary["n_seeds"]) == [3, 3]
+        for name in ("test_loss", "test_mse"):
+            assert {f"{name}_mean", f"{name}_std", f"{name}_ci95"} <= set(summary.columns)
+            assert (summary[f"{name}_ci95"] > summary[f"{name}_std"]).all()
+    parent_run = client.get_run(parent[2])
+    assert "| lstm" in parent_run.data.tags["mlflow.note.content"]
+    assert "p_value" in parent_run.data.tags["mlflow.note.content"]
+    files = {f.path for f in client.list_artifacts(parent[2], "report")}
+    assert {f"report/{n}" for n in ("summary.md", "val_curves.png", "hidden_grad_norms.png",
+                                    "test_metric.png", "clipping.png")} <= files
+
+
+@pytest.mark.slow
+def test_an_optuna_search_minimises_the_validation_loss_with_trials_as_child_runs(project):
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    run(py("pipeline.train", "-m", "hydra/sweeper=search", "hydra.sweeper.n_trials=3",
+           "hydra.sweep.dir=search"), project)
+    runs = project_runs(project)
+    (parent,) = [r for r in runs if r[4] == "hydra sweep"]
+    children = [r for r in runs if r[3] == parent[2]]
+    assert parent[1] == "FINISHED" and len(children) == 3
+    assert {r[1] for r in children} == {"FINISHED"}
+    client = MlflowClient(store(project))
+    val = {}
+    for name, _, run_id, _, _ in children:
+        r = client.get_run(run_id)
+        assert name.startswith("H") and "optimizer.lr=" in r.data.tags["overrides"]
+        val[run_id] = r.data.metrics["val_loss"]      # the last epoch's
+    best = yaml.safe_load((project / "search" / "optimization_results.yaml").read_text())
+    assert best["best_value"] == pytest.approx(min(val.values()), rel=1e-12)
+    assert (project / "search" / "report" / "summary.csv").is_file()
 
 
 @pytest.mark.slow
@@ -72,6 +133,8 @@ def test_an_experiment_preset_runs_as_one_hydra_job(project):
     (["-m", "model.hidden_size=8,0"], "model.hidden_size must be an integer >= 1, got 0"),
     (["-m", "model.cell=lstm,tcn"], "model.cell must be one of rnn, lstm, gru, got 'tcn'"),
     (["task=text", "task.path=missing.txt"], "task.path missing.txt is not a file"),
+    (["-m", "hydra/sweeper=search", "model.num_layers=0"],
+     "model.num_layers must be an integer >= 1, got 0"),
 ])
 def test_bad_input_fails_before_any_work_in_one_line(project, args, message):
     proc = run(py("pipeline.train", *args, "hydra.sweep.dir=sweep"), project, check=False)
@@ -106,7 +169,8 @@ def test_sweep_end_closes_every_job_run_failed_even_a_job_that_logged_nothing(co
     assert runs["model.cell=rnn"].info.status == "FINISHED"
     assert runs["model.cell=gru"].info.status == "FAILED"
     assert runs["model.cell=gru"].data.tags["failure"] == "the job's process died"
-    never = runs["model.cell=lstm"]
+    never = runs["lstm"]   # named as its job would have named it, overrides kept as a tag
+    assert never.data.tags["overrides"] == "model.cell=lstm"
     assert never.info.status == "FAILED" and never.data.tags["mlflow.parentRunId"] == parent
     assert never.data.tags["failure"].startswith("the job logged nothing")
     assert never.data.params["model.cell"] == "lstm"
