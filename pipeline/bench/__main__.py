@@ -2,6 +2,7 @@
 
     python -m pipeline.bench                    # the issue's table, 1 then 2 threads
     python -m pipeline.bench --startup          # import-to-first-step time, cold and warm
+    python -m pipeline.bench --ragged           # sequences of different lengths (packed)
 
 The three run interleaved in one process (the order rotates every round) and
 each figure is a median. Loss = sum of the outputs, zero initial state, and
@@ -44,8 +45,14 @@ CONFIGS = {
     "c3": (64, 50, 128, 512, 1, False),
     "c4": (32, 100, 64, 128, 2, True),
 }
+# (B, T, D, H, layers, bidirectional, shortest): lengths uniform in [shortest, T]
+RAGGED = {
+    "v2": (64, 30, 64, 128, 2, False, 5),
+    "v4": (64, 30, 64, 128, 2, True, 5),
+}
 CELLS = ("lstm", "gru", "rnn")
 PEERS = ("torch", "numpy", "ours", "gemms")
+RAGGED_PEERS = ("torch packed", "ours packed", "ours padded")
 PEAK_N = 2048  # the square GEMM that measures the machine's peak
 
 
@@ -65,9 +72,9 @@ def _import_torch():
     return torch
 
 
-def _runners(cell, config, dtype, torch):
-    """Three closures doing forward + backward on the same weights and input."""
-    B, T, D, H, layers, bidirectional = config
+def _twins(cell, config, dtype, torch):
+    """Our layer and a torch module with the same weights, an input x and its torch copy."""
+    B, T, D, H, layers, bidirectional = config[:6]
     layer = Recurrent(cell, D, H, num_layers=layers, bidirectional=bidirectional,
                       dtype=dtype, seed=0)
     tdtype = torch.float32 if dtype == np.float32 else torch.float64
@@ -77,8 +84,14 @@ def _runners(cell, config, dtype, torch):
         for name, p in module.named_parameters():
             p.copy_(torch.from_numpy(layer.params[name]))
     x = np.random.default_rng(1).standard_normal((T, B, D)).astype(dtype)
+    return layer, module, x, torch.from_numpy(x.copy()).requires_grad_()
+
+
+def _runners(cell, config, dtype, torch):
+    """Closures doing forward + backward on the same weights and input (and the GEMMs alone)."""
+    B, T, D, H, layers, bidirectional = config
+    layer, module, x, xt = _twins(cell, config, dtype, torch)
     dy = np.ones((T, B, layer.dirs * H), dtype)
-    xt = torch.from_numpy(x.copy()).requires_grad_()
 
     def ours():
         layer.forward(x, training=True)
@@ -154,15 +167,67 @@ def measure(runners, reps, budget):
     """Median seconds per peer over interleaved rounds (order rotates each round)."""
     for fn in runners.values():
         fn()  # warm-up: compile, allocate, fill caches
+    peers = tuple(runners)
     times = {k: [] for k in runners}
     start = time.perf_counter()
     for r in range(reps):
-        order = PEERS[r % len(PEERS):] + PEERS[:r % len(PEERS)]
-        for k in order:
+        for k in peers[r % len(peers):] + peers[:r % len(peers)]:
             times[k].append(_time(runners[k]))
         if r >= 2 and time.perf_counter() - start > budget:
             break
-    return {k: statistics.median(v) for k, v in times.items()}, len(times["ours"])
+    return {k: statistics.median(v) for k, v in times.items()}, r + 1
+
+
+def _ragged_runners(cell, config, dtype, torch):
+    """Forward + backward of one batch of sequences of different lengths: ours on the
+    packed rows, ours on the whole padded batch, and torch on a PackedSequence."""
+    B, T, D, H, layers, bidirectional, shortest = config
+    lengths = np.random.default_rng(4).integers(shortest, T + 1, B)
+    layer, module, x, xt = _twins(cell, config, dtype, torch)
+    dy = np.ones((T, B, layer.dirs * H), dtype)
+    packed_lengths = torch.from_numpy(lengths)
+    pack, pad = torch.nn.utils.rnn.pack_padded_sequence, torch.nn.utils.rnn.pad_packed_sequence
+
+    def ours(lengths):
+        layer.forward(x, training=True, lengths=lengths)
+        layer.backward(dy)
+
+    def torch_packed():
+        module.zero_grad(set_to_none=True)
+        xt.grad = None
+        y, _ = module(pack(xt, packed_lengths, enforce_sorted=False))
+        pad(y, total_length=T)[0].sum().backward()
+
+    return {"torch packed": torch_packed, "ours packed": lambda: ours(lengths),
+            "ours padded": lambda: ours(None)}, lengths
+
+
+def run_ragged(args):
+    """Variable-length batches: ours with lengths against ours padded and torch packed."""
+    torch = _import_torch()
+    print("| threads | dtype | cell | config | valid steps | torch packed ms | ours packed ms |"
+          " ours padded ms | ours packed/torch packed | ours packed/padded | reps |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    rows = []
+    for nthreads in args.threads:
+        set_threads(nthreads, torch)
+        for dtype in args.dtypes:
+            for cell in args.cells:
+                for name in args.ragged_configs:
+                    runners, lengths = _ragged_runners(cell, RAGGED[name], np.dtype(dtype).type,
+                                                       torch)
+                    med, n = measure(runners, args.reps, args.budget)
+                    valid = lengths.sum() / lengths.size / RAGGED[name][1]
+                    row = dict(threads=nthreads, dtype=dtype, cell=cell, config=name,
+                               valid=valid, **{f"{k}_ms": med[k] * 1e3 for k in RAGGED_PEERS},
+                               reps=n)
+                    rows.append(row)
+                    print(f"| {nthreads} | {dtype} | {cell} | {name} | {valid:.0%} |"
+                          f" {row['torch packed_ms']:.2f} | {row['ours packed_ms']:.2f} |"
+                          f" {row['ours padded_ms']:.2f} |"
+                          f" {med['ours packed'] / med['torch packed']:.2f} |"
+                          f" {med['ours packed'] / med['ours padded']:.2f} | {n} |", flush=True)
+    return rows
 
 
 def set_threads(n, torch):
@@ -253,6 +318,11 @@ def main(argv=None):
                    help="stop a row's rounds after this many seconds (at least 3 rounds)")
     p.add_argument("--startup", action="store_true",
                    help="measure cold compile and warm start-up instead")
+    p.add_argument("--ragged", action="store_true",
+                   help="measure batches of different lengths instead: "
+                        + "; ".join(f"{k} = (B, T, D, H, layers, bi, shortest) {v}"
+                                    for k, v in RAGGED.items()))
+    p.add_argument("--ragged-configs", type=lambda s: s.split(","), default=list(RAGGED))
     args = p.parse_args(argv)
     for name in args.configs:
         if name not in CONFIGS:
@@ -260,8 +330,13 @@ def main(argv=None):
     for cell in args.cells:
         if cell not in CELLS:
             p.error(f"unknown cell {cell!r}: expected one of {', '.join(CELLS)}")
+    for name in args.ragged_configs:
+        if name not in RAGGED:
+            p.error(f"unknown ragged config {name!r}: expected one of {', '.join(RAGGED)}")
     if args.startup:
         return run_startup(args)
+    if args.ragged:
+        return run_ragged(args)
     return run_table(args)
 
 

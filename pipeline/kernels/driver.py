@@ -14,95 +14,21 @@ proportional to the valid steps. Equal lengths make it the (T*B, .) layout of
 (T, B, .) arrays. A sequence starts from h0 (and c0) on its first step: t = 0
 forward, its last valid step in reverse (``bptt.neighbour``).
 
-Every cell implements two row functions in one argument order (see rnn.py,
-lstm.py, gru.py). ``cell`` is a ``Cell`` object whose Numba type names the
+Every cell implements two row functions in one argument order (rnn.py,
+lstm.py, gru.py). ``cell`` is a ``cells.Cell``, whose Numba type names the
 cell, and ``nthreads`` is None for one thread or an int: both are decided when
 a function compiles, so each (cell, threading, dtype) compiles only its own
-code and is cached as its own entry (a literal or a function argument would
-not be: ``numba.literally`` re-types on every call from Python, and functions
-passed as arguments miss the cache).
+code, nothing parallel for one thread, and is cached as its own entry.
 """
 import numpy as np
 from numba import carray, njit, prange, types
 from numba.core import cgutils
-from numba.extending import (NativeValue, intrinsic, models, overload, register_model,
-                             typeof_impl, unbox)
+from numba.extending import intrinsic, overload
 
-from . import gru, lstm, rnn
 from .blas import MR, gemm_packed
 from .bptt import (JIT, neighbour, packed, project, span, step_offsets, step_slices, total,
                    weight_grads)
-
-# cuDNN's four modes: the row functions of each.
-ROWS = {"rnn_tanh": (rnn.forward_tanh, rnn.backward_tanh),
-        "rnn_relu": (rnn.forward_relu, rnn.backward_relu),
-        "lstm": (lstm.forward_row, lstm.backward_row),
-        "gru": (gru.forward_row, gru.backward_row)}
-
-
-# ----- the cell, chosen at compile time ---------------------------------------
-class Cell:
-    """A cell the kernels run: Cell("lstm"), Cell("gru"), Cell("rnn_tanh"), Cell("rnn_relu")."""
-
-    def __init__(self, kind):
-        if kind not in ROWS:
-            raise ValueError(f"cell must be one of {', '.join(ROWS)}, got {kind!r}")
-        self.kind = kind
-
-
-class CellType(types.Dummy):
-    """Numba's type of a Cell: one type per kind, so code is compiled per kind."""
-
-    def __init__(self, kind):
-        self.kind = kind
-        super().__init__(name=f"Cell({kind})")
-
-
-@typeof_impl.register(Cell)
-def _typeof_cell(value, context):
-    return CellType(value.kind)
-
-
-@register_model(CellType)
-class _CellModel(models.OpaqueModel):
-    pass
-
-
-@unbox(CellType)
-def _unbox_cell(typ, obj, c):
-    return NativeValue(c.context.get_dummy_value())
-
-
-def forward_row(cell, a, hw, b_ih, b_hh, h_prev, c_prev, h, c):
-    """The cell's forward_row (see the cell modules)."""
-
-
-def backward_row(cell, a, h_prev, c_prev, h, c, dh_out, dh, dc, da_ih, da_hh):
-    """The cell's backward_row (see the cell modules); returns |dL/dh_t|^2 of the row."""
-
-
-@overload(forward_row)
-def _forward_row(cell, a, hw, b_ih, b_hh, h_prev, c_prev, h, c):
-    if not isinstance(cell, CellType):
-        return None
-    cell_row = ROWS[cell.kind][0]
-
-    def impl(cell, a, hw, b_ih, b_hh, h_prev, c_prev, h, c):
-        cell_row(a, hw, b_ih, b_hh, h_prev, c_prev, h, c)
-
-    return impl
-
-
-@overload(backward_row)
-def _backward_row(cell, a, h_prev, c_prev, h, c, dh_out, dh, dc, da_ih, da_hh):
-    if not isinstance(cell, CellType):
-        return None
-    cell_row = ROWS[cell.kind][1]
-
-    def impl(cell, a, h_prev, c_prev, h, c, dh_out, dh, dc, da_ih, da_hh):
-        return cell_row(a, h_prev, c_prev, h, c, dh_out, dh, dc, da_ih, da_hh)
-
-    return impl
+from .cells import backward_row, forward_row
 
 
 # ----- one step: its batch rows, in slices on threads ----------------------------

@@ -3,8 +3,9 @@
     from pipeline.nn import Recurrent, Model
 
 Modules: ``spec`` (what a layer can be; plain names, no numba), ``recurrent``
-(the layer on the Numba kernels), ``model`` (embedding, stack, readout),
-``losses``, ``optim`` (torch.optim's optimizers and clipping).
+(the layer on the Numba kernels), ``packing`` (sequences of different lengths
+as PyTorch's packed rows), ``model`` (embedding, stack, readout), ``losses``,
+``optim`` (torch.optim's optimizers and clipping).
 The names below load their module on first use, so that ``pipeline.nn.spec``
 can be imported (by a config check, say) without loading the kernels.
 """

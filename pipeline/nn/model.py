@@ -1,13 +1,14 @@
 """The model: optional embedding, the recurrent stack, a linear readout.
 
     x (T, B) tokens --embedding--> (T, B, E) --Recurrent--> y (T, B, dirs*H), h_n
-    readout "last": pred = h W' + b       (B, O)      (many-to-one)
+    readout "last": pred = h_n W' + b     (B, O)      (many-to-one)
     readout "all":  pred = y[t] W' + b    (T, B, O)   (many-to-many)
 
-"last" reads the top layer's final state h_n: each sequence's last valid step
-(t = T-1 without lengths) for the forward direction, t = 0 for the reverse
-one, concatenated. With lengths, "all" predicts 0 W' + b at padded steps,
-which a loss masked with ``losses.length_mask`` does not count.
+"last" reads the top layer's final state h_n, both directions concatenated:
+the forward direction at each sequence's last valid step (t = T-1 without
+lengths), the reverse direction at t = 0, where it ends. With lengths, "all"
+predicts b at padded steps (y is 0 there), which a loss masked with
+``losses.length_mask`` does not count.
 
 Forward and backward are written by hand like the core. Parameters are one
 dict: "embedding.weight", "rnn.<PyTorch's names>", "readout.weight",

@@ -2,12 +2,15 @@
 
 Parameter names, shapes, gate order, state layout and dropout placement are
 PyTorch's, so weights port both ways with ``params`` and ``load_params``.
-Arrays are time-major: x (T, B, D), y (T, B, dirs*H).
+Arrays are time-major: x (T, B, D), y (T, B, dirs*H). Sequences of different
+lengths are PyTorch's packed sequences: the kernels work on the rows of the
+valid steps only (``packing``), and the layer pads the results back.
 """
 import numba
 import numpy as np
 
-from ..kernels.driver import Cell, backward, forward
+from ..kernels.cells import Cell
+from ..kernels.driver import backward, forward
 from .packing import Packing
 from .spec import GATES, NONLINEARITIES, as_dtype, parse_init
 
@@ -306,7 +309,9 @@ class Recurrent:
 
         dL/dh_t is the total gradient reaching step t's hidden state, from the
         output above and from step t+1: the curve that shows gradients
-        vanishing or exploding through time.
+        vanishing or exploding through time. With lengths, the norm at t is
+        over the sequences still running at t; a padded step of a sequence
+        adds nothing, and a step past every sequence's end reads 0.
         """
         if self._dh_norms is None:
             raise RuntimeError("dh_norms needs a backward() first")

@@ -39,3 +39,12 @@ def test_bench_row_respects_its_own_bounds(capsys):
     out = capsys.readouterr().out
     assert "peak" in out and "| 1 | float64 | gru | c1 |" in out
     assert gemm_flops("gru", 32, 100, 1, 32, 1, False) == 6 * 100 * 32 * 96 * (1 + 32)
+
+
+def test_ragged_rows_time_the_packed_path(capsys):
+    rows = main(["--ragged", "--threads", "1", "--dtypes", "float64", "--cells", "rnn",
+                 "--ragged-configs", "v2", "--reps", "3"])
+    (row,) = rows
+    assert 0.2 < row["valid"] < 1
+    assert row["ours packed_ms"] > 0 and row["torch packed_ms"] > 0
+    assert "| 1 | float64 | rnn | v2 |" in capsys.readouterr().out

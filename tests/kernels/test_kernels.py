@@ -132,7 +132,7 @@ def test_kernels_compile_once_per_cell_and_load_from_the_cache_after(tmp_path):
 
 
 def test_cells_are_chosen_by_name():
-    from pipeline.kernels.driver import ROWS, Cell
+    from pipeline.kernels.cells import ROWS, Cell
 
     assert sorted(ROWS) == ["gru", "lstm", "rnn_relu", "rnn_tanh"]
     with pytest.raises(ValueError, match="cell must be one of rnn_tanh, rnn_relu, lstm, gru"):
