@@ -24,10 +24,13 @@ SAMPLES_PER_EPOCH = 3   # text runs: samples logged as MLflow text artifacts eac
 SAMPLE_CHARS = 200
 
 
-def train(cfg, data, train_dir, model_path, tracker=None, figures_dir=None, checkpoint=None):
+def train(cfg, data, train_dir, model_path, tracker=None, figures_dir=None, figures=True,
+          checkpoint=None):
     """Fit, then write weights and curves (CSV); log them and the figures to the tracker.
 
     figures_dir: where the PNG figures go (None: a temporary folder, for MLflow only).
+    figures: draw them (a sweep's jobs do not: MLflow charts each run's curves, and the
+    sweep's report draws the comparison).
     checkpoint: written after every epoch and resumed from (a resumed run logs the
     restored epochs again, so it holds the whole history); deleted once the run is done.
     Returns the training Result.
@@ -42,7 +45,6 @@ def train(cfg, data, train_dir, model_path, tracker=None, figures_dir=None, chec
     if tracker is None:
         return result
     with tempfile.TemporaryDirectory() as tmp:
-        figures = outputs.write_figures(result, figures_dir or tmp)
         tracker.log_metrics(result.metrics, step=len(result.history["epoch"]))
         tracker.log_series("step_grad_norm",
                            [v for v in result.step_grad_norms if math.isfinite(v)])
@@ -53,7 +55,8 @@ def train(cfg, data, train_dir, model_path, tracker=None, figures_dir=None, chec
         tracker.log_diagnostics(cfg, data, result)
         tracker.log_text(OmegaConf.to_yaml(plain(cfg)), "config.yaml")
         serving.log_model(tracker, model_path)
-        tracker.log_artifacts(figures, "plots")
+        if figures:
+            tracker.log_artifacts(outputs.write_figures(result, figures_dir or tmp), "plots")
     return result
 
 
@@ -67,14 +70,15 @@ def _record_epoch(tracker, data, row, model):
         tracker.log_text("\n\n----\n\n".join(texts), f"samples/epoch_{row['epoch']:03d}.txt")
 
 
-def evaluate(cfg, data, model, eval_dir, metrics_path, tracker=None):
-    """Score the test split once; write metrics JSON, predictions.csv and .png; log them."""
+def evaluate(cfg, data, model, eval_dir, metrics_path, tracker=None, figures=True):
+    """Score the test split once; write metrics JSON, predictions.csv (and the figures);
+    log them."""
     stream = (cfg.train.batch_size, cfg.train.tbptt) if cfg.train.tbptt else None
     metrics, predictions = score_test_split(model, data, cfg.train.eval_batch_size, stream)
-    figures = outputs.write_evaluation(metrics, predictions, data, eval_dir, metrics_path)
+    drawn = outputs.write_evaluation(metrics, predictions, data, eval_dir, metrics_path, figures)
     if tracker is not None:
         tracker.log_metrics(metrics)
-        tracker.log_artifacts(figures, "plots")
-        if len(figures) > 1:  # classes of whole sequences: the confusion matrix's table too
+        tracker.log_artifacts(drawn, "plots")
+        if data.kind == "classification" and data.readout == "last":  # the confusion table
             tracker.log_artifacts([Path(eval_dir) / "confusion.csv"], "eval")
     return metrics

@@ -109,6 +109,15 @@ def job_threads(job):
     return max(1, cores // (cores if not n_jobs or n_jobs < 0 else n_jobs))
 
 
+def planned_threads(launcher):
+    """The threads each job of a sweep will get, known in the launching process: the CPUs
+    a Ray task asks for, else the cores shared by joblib's parallel jobs."""
+    if "ray" in launcher:
+        return max(1, int(launcher.ray.remote.get("num_cpus") or 1))
+    return job_threads(HydraJob(out=Path(), sweep=True, sweep_dir=Path(), run_name="",
+                                launcher=dict(launcher)))
+
+
 def set_job_threads(job):
     set_num_threads(job_threads(job))
 

@@ -90,8 +90,9 @@ def prediction_table(predictions, data):
             "accuracy": hits.sum(axis=1) / np.maximum(valid.sum(axis=1), 1)}
 
 
-def write_evaluation(metrics, predictions, data, out_dir, metrics_path):
-    """metrics JSON, predictions.csv, confusion.csv and the figures; returns the figures' paths.
+def write_evaluation(metrics, predictions, data, out_dir, metrics_path, figures=True):
+    """metrics JSON, predictions.csv, confusion.csv and (figures) the figures; returns the
+    figures' paths.
 
     confusion.csv (actual, predicted per test case; DVC's confusion template) is
     written for every task, empty but for its header where there are no classes of
@@ -104,14 +105,16 @@ def write_evaluation(metrics, predictions, data, out_dir, metrics_path):
     classes = data.kind == "classification" and data.readout == "last"
     write_csv({k: table[k] if classes else [] for k in ("actual", "predicted")},
               out / "confusion.csv")
-    figures = [out / "predictions.png"]
+    if not figures:
+        return []
+    drawn = [out / "predictions.png"]
     plots.save(plots.predictions(predictions["pred"], predictions["y"], predictions.get("clean"),
-                                 data.kind, data.readout), figures[0])
+                                 data.kind, data.readout), drawn[0])
     if classes:
-        figures.append(out / "confusion.png")
+        drawn.append(out / "confusion.png")
         plots.save(plots.confusion(table["actual"], table["predicted"],
-                                   data.meta.get("classes")), figures[1])
-    return figures
+                                   data.meta.get("classes")), drawn[1])
+    return drawn
 
 
 def write_figures(result, out_dir):

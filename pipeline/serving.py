@@ -16,6 +16,7 @@ The model needs this package installed where it is served (pip requirement
 """
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -93,10 +94,15 @@ def log_model(tracker, model_path):
 
     _, info = bundle.read(model_path)
     os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # no bars in a job's log
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        # MLflow would like an input example, which it runs through the model to check
+        # it: the signature says what the model takes, and saving stays fast
+        warnings.filterwarnings("ignore", message=".*input example was not provided",
+                                category=UserWarning)
         path = Path(tmp) / "model"
         mlflow.pyfunc.save_model(
-            path, python_model=RecurrentModel(), artifacts={"model": str(model_path)},
+            path, python_model=str(Path(__file__).with_name("serving_model.py")),
+            artifacts={"model": str(model_path)},
             signature=signature(info, info["config"]["model"]["dtype"]),
             pip_requirements=["rnn-pipeline", "mlflow", "numpy", "numba", "pandas"])
         tracker.client.log_artifacts(tracker.run_id, str(path), "model")

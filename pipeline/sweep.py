@@ -105,7 +105,8 @@ class SweepCallback(Callback):
         cells = {str(c.model.cell) for c in cfgs} | set(search_choices(config, "model.cell"))
         dtypes = {str(c.model.dtype) for c in cfgs} | set(search_choices(config, "model.dtype"))
         from .nn.recurrent import warm_up
-        warm_up(cells=sorted(cells), dtypes=sorted(dtypes), nthreads=os.cpu_count() or 1)
+        warm_up(cells=sorted(cells), dtypes=sorted(dtypes),
+                nthreads=jobs.planned_threads(config.hydra.launcher))
 
         experiment_id = tracking.setup(cfgs[0].tracking.experiment)
         self.client = tracking.client()

@@ -8,6 +8,7 @@ Runs end through a context manager, so a failing job is recorded as FAILED
 and never left RUNNING.
 """
 import contextlib
+import functools
 import os
 import socket
 import subprocess
@@ -32,9 +33,16 @@ def tracking_uri():
 
 
 def client():
+    """The MLflow client of this process's store (one per URI: opening a store checks
+    its schema, which costs a second or two)."""
+    return _client(tracking_uri())
+
+
+@functools.lru_cache(maxsize=None)
+def _client(uri):
     from mlflow.tracking import MlflowClient
 
-    return MlflowClient(tracking_uri())
+    return MlflowClient(uri)
 
 
 def git_commit(root=None):
@@ -139,6 +147,7 @@ class Tracker:
         import mlflow.data
         from mlflow.data.code_dataset_source import CodeDatasetSource
         from mlflow.entities import DatasetInput, InputTag
+        from mlflow.exceptions import MlflowException
 
         train = data.splits["train"]
         source = CodeDatasetSource({"generator": "pipeline.data.make", "task": data.task,
@@ -146,8 +155,14 @@ class Tracker:
         dataset = mlflow.data.from_numpy({"x": train["x"]}, targets=train["y"], source=source,
                                          name=data.task, digest=data.fingerprint)
         # what mlflow.log_input does for the active run, here for a run by id
-        self.client.log_inputs(self.run_id, [DatasetInput(
-            dataset._to_mlflow_entity(), [InputTag("mlflow.data.context", context)])])
+        inputs = [DatasetInput(dataset._to_mlflow_entity(),
+                               [InputTag("mlflow.data.context", context)])]
+        try:
+            self.client.log_inputs(self.run_id, inputs)
+        except MlflowException:
+            # Jobs of a sweep log the same data set at once: the store checks, then
+            # inserts, so the second insert of the same digest can fail. It exists now.
+            self.client.log_inputs(self.run_id, inputs)
 
     def log_diagnostics(self, cfg, data, result):
         """What the study reads from a run beyond its curves: the data set as an input,

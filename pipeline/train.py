@@ -43,9 +43,10 @@ def hydra_job(ctx, cfg):
                                cli.project_root() / cfg.paths.dataset)
         checkpoint = jobs.prepare_checkpoint(cfg, ds, ctx.out / "checkpoint.pkl", tracker)
         result = experiment.train(cfg, ds, ctx.out, ctx.out / "model.npz", tracker,
-                                  figures_dir=ctx.out, checkpoint=checkpoint)
+                                  figures_dir=ctx.out, figures=not ctx.sweep,
+                                  checkpoint=checkpoint)
         metrics = experiment.evaluate(cfg, ds, result.model, ctx.out, ctx.out / "metrics.json",
-                                      tracker)
+                                      tracker, figures=not ctx.sweep)
     return metrics["test_loss"]
 
 

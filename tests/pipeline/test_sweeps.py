@@ -30,8 +30,9 @@ def test_sweep_logs_one_child_run_per_job_and_a_report(project):
     assert len(children) == 4 and {r[1] for r in children} == {"FINISHED"}
     for job in range(4):
         files = {p.name for p in (project / "sweep" / str(job)).iterdir()}
-        assert {"model.npz", "metrics.json", "history.csv", "loss_curves.png",
-                "predictions.png", "predictions.csv", "hidden_grad_norms.png"} <= files
+        assert {"model.npz", "metrics.json", "history.csv", "predictions.csv",
+                "hidden_grad_norms.csv"} <= files
+        assert not any(f.endswith(".png") for f in files), "a sweep's jobs draw no PNGs"
     assert not (project / "data").exists(), "a sweep must not write DVC outputs"
     report = run(py("pipeline.report", "--out", "reports"), project)
     assert "4 runs" in report.stdout
