@@ -2,7 +2,9 @@
 
 Three floors, one folder each:
     kernels/              Numba kernels: forward and backward through time (numpy, numba, math)
-    nn/, data/, training/ the library: layer and model, data sets and tasks, the training loop
+    nn/, data/, training/, analysis/, inference/
+                          the library: layer and model, data sets and tasks, the training
+                          loop, the statistics and the gradient study, sampling and forecasts
     *.py                  the stages (python -m pipeline.<stage>) and their helpers, the only
                           code that touches Hydra, MLflow, DVC and paths
 """

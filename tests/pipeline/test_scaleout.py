@@ -197,9 +197,9 @@ def test_ray_sweep_logs_four_children_under_one_parent_on_the_server(cluster, pr
         assert len(client.get_metric_history(child.info.run_id, "val_loss")) == 2
         assert {"test_loss", "sequences_per_s"} <= set(child.data.metrics)
         arts = {a.path for a in client.list_artifacts(child.info.run_id)}
-        assert {"config.yaml", "model", "plots"} <= arts
-        plots = {a.path for a in client.list_artifacts(child.info.run_id, "plots")}
-        assert "plots/loss_curves.png" in plots
+        assert {"config.yaml", "model"} <= arts   # a sweep's jobs draw no PNGs
+        model = {a.path for a in client.list_artifacts(child.info.run_id, "model")}
+        assert "model/MLmodel" in model
     print(f"4-job Ray sweep: {seconds:.1f} s")
 
 
@@ -230,7 +230,11 @@ def test_killed_worker_fails_its_job_only_and_the_job_reruns(cluster, project):
     assert parent.info.status == "FAILED"
     failed = next(c for c in children if c.info.status == "FAILED")
     assert failed.info.run_id == victim.info.run_id
-    assert failed.data.tags.get("failure") == "the job's process died"
+    # closed by the sweep's end, or first by a job that started after the kill
+    assert failed.data.tags.get("failure") in (
+        "the job's process died",
+        f"its process {pid} on {socket.gethostname()} is gone (killed without a word:"
+        " SIGKILL, the out-of-memory killer or a power cut)")
     # rerun only the failed job: its overrides are its run name
     overrides = [o for o in failed.data.tags["overrides"].split()
                  if not o.startswith("tracking.experiment=")]
