@@ -36,10 +36,19 @@ COLUMNS = {
 }
 
 
+def baseline_columns(runs):
+    """Every named baseline the runs logged (baseline_persistence_mse, ...): the score of
+    a naive predictor on the same test split."""
+    return sorted(c.removeprefix("metrics.") for c in runs.columns
+                  if c.startswith("metrics.baseline_"))
+
+
 def runs_table(runs):
-    """One row per run, the columns above (missing ones left empty), sorted for reading."""
+    """One row per run, the columns above and every named baseline (missing ones left
+    empty), sorted for reading."""
+    columns = dict(COLUMNS, **{f"metrics.{b}": b for b in baseline_columns(runs)})
     table = pd.DataFrame({new: runs[old] if old in runs else np.nan
-                          for old, new in COLUMNS.items()})
+                          for old, new in columns.items()})
     table["layers"] = pd.to_numeric(table["layers"], errors="coerce")
     return table.sort_values(["task", "optimizer", "clip", "cell", "layers"],
                              na_position="last").reset_index(drop=True)
@@ -111,7 +120,7 @@ def seed_table(runs):
         table[key] = done[PARAM + key].astype(str)
     table[SEED] = pd.to_numeric(done.get(PARAM + SEED, 0), errors="coerce")
     table["outcome"] = done.get("tags.outcome", "finished")
-    for name in ("test_loss", metric, "baseline", *CLIP_COLUMNS):
+    for name in ("test_loss", metric, "baseline", *baseline_columns(done), *CLIP_COLUMNS):
         if name is not None:
             table[name] = pd.to_numeric(done.get(f"metrics.{name}", np.nan), errors="coerce")
     return table.sort_values([*keys, SEED]).reset_index(drop=True), keys, metric
@@ -127,6 +136,7 @@ def summary(table, keys, metric):
     for _, group in grouped:
         row = {"n_diverged": int((group["outcome"] == "diverged").sum()),
                "baseline": group["baseline"].mean()}
+        row.update({b: group[b].mean() for b in group.columns if b.startswith("baseline_")})
         row.update({f"{c}_mean": group[c].mean() for c in CLIP_COLUMNS if c in group})
         extra.append(row)
     out = pd.concat([out, pd.DataFrame(extra)], axis=1)

@@ -68,6 +68,8 @@ def test_a_seed_sweep_gives_one_summary_row_per_configuration_on_the_parent_too(
         summary = pd.read_csv(path)
         assert list(summary["model.cell"]) == ["lstm", "rnn"]
         assert list(summary["n_seeds"]) == [3, 3]
+        assert {"baseline", "baseline_persistence_mse", "baseline_train_mean_mse"} <= \
+            set(summary.columns)
         for name in ("test_loss", "test_mse"):
             assert {f"{name}_mean", f"{name}_std", f"{name}_ci95"} <= set(summary.columns)
             assert (summary[f"{name}_ci95"] > summary[f"{name}_std"]).all()
