@@ -294,10 +294,11 @@ def run_startup(args):
     """Seconds from `import pipeline.nn` to one finished forward + backward, per cell."""
     print("| cell | dtype | cold: compile to first step (s) | warm: import to first step (s) |")
     print("|---|---|---|---|")
-    with tempfile.TemporaryDirectory() as cache:
-        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
-        for cell in args.cells:
-            for dtype in args.dtypes:
+    for cell in args.cells:
+        for dtype in args.dtypes:
+            # An empty cache per row: nothing compiled for another cell or dtype is reused.
+            with tempfile.TemporaryDirectory() as cache:
+                env = dict(os.environ, NUMBA_CACHE_DIR=cache)
                 code = STARTUP_SCRIPT.format(cell=cell, dtype=dtype)
                 out = [subprocess.run([sys.executable, "-c", code], env=env, check=True,
                                       capture_output=True, text=True).stdout.split()

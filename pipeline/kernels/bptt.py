@@ -13,7 +13,7 @@ offsets[t] .. offsets[t] + batch_sizes[t], the sequences still running.
 import numpy as np
 from numba import njit, prange
 
-from .blas import MR, gemm, pack, packed_shape
+from .blas import MR, gemm
 
 JIT = dict(cache=True, error_model="numpy")
 
@@ -57,14 +57,6 @@ def neighbour(batch_sizes, offsets, t, reverse):
     if p < 0 or p >= batch_sizes.shape[0]:
         return 0, 0
     return offsets[p], min(batch_sizes[t], batch_sizes[p])
-
-
-@njit(**JIT)
-def packed(w):
-    """pack(w) into a new array: the recurrent step's operand."""
-    wp = np.empty(packed_shape(w.shape[0], w.shape[1]), w.dtype)
-    pack(w, wp)
-    return wp
 
 
 @njit(**JIT)

@@ -25,8 +25,8 @@ from numba import carray, njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
-from .blas import MR, gemm_packed
-from .bptt import (JIT, neighbour, packed, project, span, step_offsets, step_slices, total,
+from .blas import MR, gemm_packed, packed
+from .bptt import (JIT, neighbour, project, span, step_offsets, step_slices, total,
                    weight_grads)
 from .cells import backward_row, forward_row
 
