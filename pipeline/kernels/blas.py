@@ -97,7 +97,7 @@ def _panel_width(dtype):
 
 
 @intrinsic
-def _stack_array(typingctx, size, like):
+def stack_array(typingctx, size, like):
     """Pointer to `size` elements of like's dtype on the stack (size a literal).
 
     Unlike a heap array, stack memory is known not to alias the operands, so
@@ -179,7 +179,7 @@ def _gemm_packed(a, wp, n, c, accumulate, r0, r1):
                 a2, a3 = a[min(b + 2, last)], a[min(b + 3, last)]
                 a4, a5 = a[min(b + 4, last)], a[min(b + 5, last)]
                 a6, a7 = a[min(b + 6, last)], a[min(b + 7, last)]
-                acc = carray(_stack_array(TILE, a), (MR, NR))
+                acc = carray(stack_array(TILE, a), (MR, NR))
                 for r in range(MR):
                     for l in range(NR):
                         acc[r, l] = 0

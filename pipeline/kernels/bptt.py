@@ -11,9 +11,9 @@ Rows are PyTorch's packed-sequence layout (see ``driver``): step t holds rows
 offsets[t] .. offsets[t] + batch_sizes[t], the sequences still running.
 """
 import numpy as np
-from numba import njit, prange
+from numba import carray, njit, prange
 
-from .blas import MR, gemm
+from .blas import MR, gemm, stack_array
 
 JIT = dict(cache=True, error_model="numpy")
 
@@ -186,10 +186,26 @@ def add_into(dh, dh_out):
     return sum_squares(dh)
 
 
+# Partial sums of sum_squares: a fixed summation order that vectorises (one
+# running sum is a chain of dependent adds, 4 cycles an element: it made the
+# rnn's backward rows 2x slower than their gate math).
+LANES = 16
+
+
 @njit(**JIT)
 def sum_squares(v):
-    """Sum of v's squares (the caller takes the root)."""
+    """Sum of v's squares (the caller takes the root), in LANES interleaved partial sums."""
+    part = carray(stack_array(LANES, v), LANES)
+    for lane in range(LANES):
+        part[lane] = 0
+    n = v.shape[0]
+    m = n - n % LANES
+    for i in range(0, m, LANES):
+        for lane in range(LANES):
+            part[lane] += v[i + lane] * v[i + lane]
     s = v[0] * 0
-    for i in range(v.shape[0]):
+    for i in range(m, n):
         s += v[i] * v[i]
+    for lane in range(LANES):
+        s += part[lane]
     return s
