@@ -11,7 +11,8 @@ Rows are PyTorch's packed-sequence layout (see ``driver``): step t holds rows
 offsets[t] .. offsets[t] + batch_sizes[t], the sequences still running.
 """
 import numpy as np
-from numba import carray, njit, prange
+from numba import carray, njit, prange, types
+from numba.extending import overload
 
 from .blas import MR, gemm, stack_array
 
@@ -81,89 +82,96 @@ def project(x, w_ih, out, nthreads):
 
 
 @njit(**JIT)
-def prev_rows(h, h0, batch_sizes, reverse, out):
-    """out (N, H) <- the state every row's step started from: a row of h (N, H) or of h0."""
+def gather(x, h, h0, batch_sizes, reverse, xh, gru):
+    """xh <- [x | h_prev | 1] (N, D + H + 1), or [x | 1 | h_prev | 1] (N, D + H + 2) for gru.
+
+    h_prev is the state each row's step started from: a row of h (N, H) one
+    step away, or of h0 where the sequence starts. Loops, not slice
+    assignments: those compile to shape checks and error formatting, seconds
+    of a cold start.
+    """
+    D, H = x.shape[1], h0.shape[1]
+    one = x[0, 0] * 0 + 1
+    c = D + 1 if gru else D
     offsets = step_offsets(batch_sizes)
     for t in range(batch_sizes.shape[0]):
         o_p, m = neighbour(batch_sizes, offsets, t, reverse)
         o = offsets[t]
-        for b in range(m):
-            out[o + b] = h[o_p + b]
-        for b in range(m, batch_sizes[t]):
-            out[o + b] = h0[b]
+        for b in range(batch_sizes[t]):
+            out, src = xh[o + b], x[o + b]
+            prev = h[o_p + b] if b < m else h0[b]
+            for k in range(D):
+                out[k] = src[k]
+            out[D] = one
+            for k in range(H):
+                out[c + k] = prev[k]
+            out[c + H] = one
 
 
-@njit(**JIT)
-def row_sum(a, out, j0, j1):
-    """out[j] = sum of a[:, j] for j0 <= j < j1; summing along rows vectorises."""
-    for j in range(j0, j1):
-        out[j] = 0
-    for r in range(a.shape[0]):
-        row = a[r]
-        for j in range(j0, j1):
-            out[j] += row[j]
+def either(a, b):
+    """b, or a where b is None (decided when the caller compiles)."""
+    return a if b is None else b
 
 
-@njit(**JIT)
-def _grads_slice(i, parts, da_ih, da_hh, x, w_ih, da1, h1, da2, h2,
-                 dx, dx_beta, dw_ih, dw_hh, db_ih, db_hh):
-    """Slice i of weight_grads when da_hh differs (gru): rows i of dx, gate rows i of
-    the weight gradients, one GEMM each."""
-    N, G = da_ih.shape
-    r0, r1 = span(i, parts, N, 1)
-    gemm(False, False, 1.0, da_ih[r0:r1], w_ih, dx_beta, dx[r0:r1])
-    g0, g1 = span(i, parts, G, 1)
-    gemm(True, False, 1.0, da_ih[:, g0:g1], x, 0.0, dw_ih[g0:g1])
-    gemm(True, False, 1.0, da1[:, g0:g1], h1, 0.0, dw_hh[g0:g1])
-    if da2.shape[0] > 0:
-        gemm(True, False, 1.0, da2[:, g0:g1], h2, 1.0, dw_hh[g0:g1])
-    row_sum(da_ih, db_ih, g0, g1)
-    row_sum(da_hh, db_hh, g0, g1)
+@overload(either)
+def _either(a, b):
+    if isinstance(b, types.NoneType):
+        return lambda a, b: a
+    return lambda a, b: b
 
 
-# The transposed copy out of the fused product goes in blocks of this many
-# gate columns, so that the rows it writes stay in L1 while it walks them.
+# The transposed copy out of a product goes in blocks of this many gate
+# columns, so that the rows it writes stay in L1 while it walks them.
 COPY_BLOCK = 16
 
 
 @njit(**JIT)
-def _fused_grads_slice(i, parts, da, xh, w_ih, dx, dx_beta, dw_t, dw_ih, dw_hh, db):
-    """Slice i of weight_grads when da_hh is da_ih (rnn, lstm): rows i of dx, then
-    dw_t[:, gate columns i] = [x | h_prev | 1]' da in one GEMM, copied out transposed:
-    dW_ih, dW_hh and the bias gradient (the column of ones sums da's rows)."""
-    N, G = da.shape
-    D, H = dw_ih.shape[1], dw_hh.shape[1]
-    r0, r1 = span(i, parts, N, 1)
-    gemm(False, False, 1.0, da[r0:r1], w_ih, dx_beta, dx[r0:r1])
-    g0, g1 = span(i, parts, G, 1)
-    gemm(True, False, 1.0, xh, da[:, g0:g1], 0.0, dw_t[:, g0:g1])
+def _copy_out(dw_t, g0, g1, dwa, dwb, db):
+    """Gate columns g0..g1 of dw_t (Da + Db + 1, G) into dwa (G, Da), dwb (G, Db), db (G,)."""
+    Da, Db = dwa.shape[1], dwb.shape[1]
     for gb in range(g0, g1, COPY_BLOCK):
         ge = min(gb + COPY_BLOCK, g1)
-        for k in range(D):
+        for k in range(Da):
             src = dw_t[k]
             for g in range(gb, ge):
-                dw_ih[g, k] = src[g]
-        for k in range(H):
-            src = dw_t[D + k]
+                dwa[g, k] = src[g]
+        for k in range(Db):
+            src = dw_t[Da + k]
             for g in range(gb, ge):
-                dw_hh[g, k] = src[g]
-        src = dw_t[D + H]
+                dwb[g, k] = src[g]
+        src = dw_t[Da + Db]
         for g in range(gb, ge):
             db[g] = src[g]
 
 
-@njit(parallel=True, **JIT)
-def _grads_parallel(nthreads, da_ih, da_hh, x, w_ih, da1, h1, da2, h2,
-                    dx, dx_beta, dw_ih, dw_hh, db_ih, db_hh):
-    for i in prange(nthreads):
-        _grads_slice(i, nthreads, da_ih, da_hh, x, w_ih, da1, h1, da2, h2,
-                     dx, dx_beta, dw_ih, dw_hh, db_ih, db_hh)
+@njit(**JIT)
+def _grads_slice(i, parts, da_ih, da_hh, w_ih, dx, dx_beta, xh, dw_t, dw_ih, dw_hh,
+                 db_ih, db_hh):
+    """Slice i of the weight gradients: rows i of dx, gate columns i of the products."""
+    N, G = da_ih.shape
+    D, H = dw_ih.shape[1], dw_hh.shape[1]
+    r0, r1 = span(i, parts, N, 1)
+    gemm(False, False, 1.0, da_ih[r0:r1], w_ih, dx_beta, dx[r0:r1])
+    g0, g1 = span(i, parts, G, 1)
+    if da_hh is not None:  # gru; decided when this compiles (da_hh's type)
+        a, b = dw_t[:D + 1], dw_t[D + 1:]
+        gemm(True, False, 1.0, xh[:, :D + 1], da_ih[:, g0:g1], 0.0, a[:, g0:g1])
+        _copy_out(a, g0, g1, dw_ih[:, :D], dw_ih[:, :0], db_ih)
+        gemm(True, False, 1.0, xh[:, D + 1:], da_hh[:, g0:g1], 0.0, b[:, g0:g1])
+        _copy_out(b, g0, g1, dw_hh[:, :H], dw_hh[:, :0], db_hh)
+    else:
+        gemm(True, False, 1.0, xh, da_ih[:, g0:g1], 0.0, dw_t[:, g0:g1])
+        _copy_out(dw_t, g0, g1, dw_ih[:, :D], dw_hh[:, :H], db_ih)
+        for g in range(g0, g1):
+            db_hh[g] = db_ih[g]
 
 
 @njit(parallel=True, **JIT)
-def _fused_grads_parallel(nthreads, da, xh, w_ih, dx, dx_beta, dw_t, dw_ih, dw_hh, db):
+def _grads_parallel(nthreads, da_ih, da_hh, w_ih, dx, dx_beta, xh, dw_t, dw_ih, dw_hh,
+                    db_ih, db_hh):
     for i in prange(nthreads):
-        _fused_grads_slice(i, nthreads, da, xh, w_ih, dx, dx_beta, dw_t, dw_ih, dw_hh, db)
+        _grads_slice(i, nthreads, da_ih, da_hh, w_ih, dx, dx_beta, xh, dw_t, dw_ih, dw_hh,
+                     db_ih, db_hh)
 
 
 @njit(**JIT)
@@ -172,55 +180,34 @@ def weight_grads(da_ih, da_hh, x, w_ih, y, col, h0, batch_sizes, reverse, nthrea
     """dx and the weight gradients of one direction of one layer from its gate gradients.
 
     da_ih (N, G): dL/d(x_t W_ih' + b_ih) of every row; da_hh (N, G):
-    dL/d(h W_hh' + b_hh), the same array for rnn and lstm (then db_hh = db_ih)
+    dL/d(h W_hh' + b_hh) where it differs (gru), None where it is da_ih (rnn,
+    lstm; then db_hh = db_ih): each compiles only its own path
     x (N, D); w_ih (G, D); h0 (B, H)
     y (N, W): the layer's output; this direction's h_t is y[:, col:col+H]
     batch_sizes, reverse: the steps, as the driver walked them
     dx (N, D) <- da_ih W_ih + dx_beta * dx (the other direction's share)
     dw_ih (G, D), dw_hh (G, H), db_ih, db_hh (G,) <- the gradients
-    When da_hh is da_ih, dW_ih, dW_hh and db are one GEMM, [x | h_prev | 1]' da
-    (N x (D + H + 1) gathered first): one pass over da instead of three, and
-    a shape BLAS runs near its peak (0.94 against 0.79 and 0.85 for the two
-    products apart at c2, float32; 0.88 against 0.60 and 0.67 float64).
-    Otherwise (gru) dW_hh sums da_hh' h_prev over rows: when every step holds
-    every sequence, h_prev is y one step away but on the first step (h0), two
-    GEMMs on views; else h_prev is gathered row by row first.
+    The weight and bias gradients are products with [x | h_prev | 1]
+    (``gather``): for rnn and lstm one GEMM, [x | h_prev | 1]' da, so one
+    pass over da instead of four (dW_ih, dW_hh, two bias sums) at a shape
+    BLAS runs near its peak: 0.94 of the 2048-square GEMM against 0.79 and
+    0.85 for the two products apart at c2 float32, 0.88 against 0.60 and 0.67
+    float64. gru: [x | 1]' da_ih and [h_prev | 1]' da_hh.
     """
-    T = batch_sizes.shape[0]
-    B = batch_sizes[0]
     N, G = da_ih.shape
     D = x.shape[1]
     H = h0.shape[1]
-    h = y[:, col:col + H]
-    if da_hh.ctypes.data == da_ih.ctypes.data:
-        xh = np.empty((N, D + H + 1), x.dtype)
-        xh[:, :D] = x
-        prev_rows(h, h0, batch_sizes, reverse, xh[:, D:D + H])
-        xh[:, D + H] = 1
-        dw_t = np.empty((D + H + 1, G), x.dtype)
-        if nthreads is None:
-            _fused_grads_slice(0, 1, da_ih, xh, w_ih, dx, dx_beta, dw_t, dw_ih, dw_hh, db_ih)
-        else:
-            _fused_grads_parallel(nthreads, da_ih, xh, w_ih, dx, dx_beta, dw_t, dw_ih, dw_hh,
-                                  db_ih)
-        db_hh[:] = db_ih
-        return
-    if batch_sizes[T - 1] == B:
-        n = (T - 1) * B
-        first = n if reverse else 0
-        da1, h1 = da_hh[first:first + B], h0
-        da2, h2 = (da_hh[:n], h[B:]) if reverse else (da_hh[B:], h[:n])
-    else:
-        hp = np.empty((N, H), h0.dtype)
-        prev_rows(h, h0, batch_sizes, reverse, hp)
-        da1, h1 = da_hh, hp
-        da2, h2 = da_hh[:0], h[:0]
+    gru = da_hh is not None
+    extra = 2 if gru else 1
+    xh = np.empty((N, D + H + extra), x.dtype)
+    gather(x, y[:, col:col + H], h0, batch_sizes, reverse, xh, gru)
+    dw_t = np.empty((D + H + extra, G), x.dtype)
     if nthreads is None:
-        _grads_slice(0, 1, da_ih, da_hh, x, w_ih, da1, h1, da2, h2,
-                     dx, dx_beta, dw_ih, dw_hh, db_ih, db_hh)
+        _grads_slice(0, 1, da_ih, da_hh, w_ih, dx, dx_beta, xh, dw_t, dw_ih, dw_hh,
+                     db_ih, db_hh)
     else:
-        _grads_parallel(nthreads, da_ih, da_hh, x, w_ih, da1, h1, da2, h2,
-                        dx, dx_beta, dw_ih, dw_hh, db_ih, db_hh)
+        _grads_parallel(nthreads, da_ih, da_hh, w_ih, dx, dx_beta, xh, dw_t, dw_ih, dw_hh,
+                        db_ih, db_hh)
 
 
 @njit(**JIT)
