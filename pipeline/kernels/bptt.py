@@ -82,11 +82,11 @@ def project(x, w_ih, out, nthreads):
 
 
 @njit(**JIT)
-def gather(x, h, h0, batch_sizes, reverse, xh, gru):
+def gather(x, y, col, h0, batch_sizes, reverse, xh, gru):
     """xh <- [x | h_prev | 1] (N, D + H + 1), or [x | 1 | h_prev | 1] (N, D + H + 2) for gru.
 
-    h_prev is the state each row's step started from: a row of h (N, H) one
-    step away, or of h0 where the sequence starts. Loops, not slice
+    h_prev is the state each row's step started from: a row of h =
+    y[:, col:col+H] one step away, or of h0 where the sequence starts. Loops, not slice
     assignments: those compile to shape checks and error formatting, seconds
     of a cold start.
     """
@@ -99,12 +99,12 @@ def gather(x, h, h0, batch_sizes, reverse, xh, gru):
         o = offsets[t]
         for b in range(batch_sizes[t]):
             out, src = xh[o + b], x[o + b]
-            prev = h[o_p + b] if b < m else h0[b]
+            prev, p0 = (y[o_p + b], col) if b < m else (h0[b], 0)
             for k in range(D):
                 out[k] = src[k]
             out[D] = one
             for k in range(H):
-                out[c + k] = prev[k]
+                out[c + k] = prev[p0 + k]
             out[c + H] = one
 
 
@@ -200,7 +200,7 @@ def weight_grads(da_ih, da_hh, x, w_ih, y, col, h0, batch_sizes, reverse, nthrea
     gru = da_hh is not None
     extra = 2 if gru else 1
     xh = np.empty((N, D + H + extra), x.dtype)
-    gather(x, y[:, col:col + H], h0, batch_sizes, reverse, xh, gru)
+    gather(x, y, col, h0, batch_sizes, reverse, xh, gru)
     dw_t = np.empty((D + H + extra, G), x.dtype)
     if nthreads is None:
         _grads_slice(0, 1, da_ih, da_hh, w_ih, dx, dx_beta, xh, dw_t, dw_ih, dw_hh,
@@ -219,34 +219,29 @@ def total(v):
     return s
 
 
-@njit(**JIT)
-def add_into(dh, dh_out):
-    """dh += dh_out, making dh a row's total dL/dh_t; returns its squared norm."""
-    for j in range(dh.shape[0]):
-        dh[j] += dh_out[j]
-    return sum_squares(dh)
-
-
-# Partial sums of sum_squares: a fixed summation order that vectorises (one
-# running sum is a chain of dependent adds, 4 cycles an element: it made the
-# rnn's backward rows 2x slower than their gate math).
+# add_into sums squares in LANES interleaved partial sums: a fixed summation
+# order that vectorises (one running sum is a chain of dependent adds, 4
+# cycles an element: it made the rnn's backward rows 2x slower).
 LANES = 16
 
 
 @njit(**JIT)
-def sum_squares(v):
-    """Sum of v's squares (the caller takes the root), in LANES interleaved partial sums."""
-    part = carray(stack_array(LANES, v), LANES)
+def add_into(dh, dh_out):
+    """dh += dh_out, making dh a row's total dL/dh_t; returns its squared norm."""
+    part = carray(stack_array(LANES, dh), LANES)
     for lane in range(LANES):
         part[lane] = 0
-    n = v.shape[0]
+    n = dh.shape[0]
     m = n - n % LANES
     for i in range(0, m, LANES):
         for lane in range(LANES):
-            part[lane] += v[i + lane] * v[i + lane]
-    s = v[0] * 0
+            v = dh[i + lane] + dh_out[i + lane]
+            dh[i + lane] = v
+            part[lane] += v * v
+    s = dh[0] * 0
     for i in range(m, n):
-        s += v[i] * v[i]
+        dh[i] += dh_out[i]
+        s += dh[i] * dh[i]
     for lane in range(LANES):
         s += part[lane]
     return s
