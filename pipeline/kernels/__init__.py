@@ -7,11 +7,13 @@
     blas         BLAS GEMM and the packed-weight step GEMM
     activations  vectorisable sigmoid, tanh and exp
 
-Every kernel module imports only numpy, numba and math. The two things the
-kernels need from their process are set up here, explicitly, before any
+Every kernel module imports only numpy, numba and math. The three things the
+kernels need from their process (full-width vectors, the cache locator, one
+BLAS thread) are set up here, explicitly, before any
 kernel is compiled or loaded from the cache (see ``runtime``).
 """
 from . import runtime
 
+runtime.use_full_vector_width()
 runtime.install_cache_locator()
 runtime.pin_blas()

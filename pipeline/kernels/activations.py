@@ -13,6 +13,11 @@ tanh(x): Cephes' odd polynomial / rational form for |x| < 0.625, where
 1 - 2/(exp(2x) + 1) would lose relative accuracy; that formula elsewhere.
 sigmoid(x) = 1 / (1 + exp(-x)).
 Relative error is about 1e-16 (float64) and 1e-7 (float32).
+
+The polynomials step with ``fma``: LLVM's fused multiply-add, rounded once.
+It is not fastmath (nothing is reordered or assumed; the result is the same
+on every run and never less accurate), and it halves the instructions of
+Horner's rule, which with the divisions is what the gate loops spend.
 """
 import math
 
@@ -47,6 +52,29 @@ def _float_type(ty):
     if isinstance(ty, types.Float):
         return np.float32 if ty.bitwidth == 32 else np.float64
     return None
+
+
+def fma(a, b, c):
+    """a * b + c rounded once, for float32/float64 scalars inside @njit code."""
+    return a * b + c
+
+
+@intrinsic
+def _fma(typingctx, a, b, c):
+    if not (isinstance(a, types.Float) and a == b == c):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.fma(*args)
+
+    return a(a, a, a), codegen
+
+
+@overload(fma)
+def _fma_overload(a, b, c):
+    if not (isinstance(a, types.Float) and a == b == c):
+        return None
+    return lambda a, b, c: _fma(a, b, c)
 
 
 @intrinsic
@@ -95,11 +123,11 @@ def _fexp(x):
 
     def impl(x):
         x = min(max(x, lo), hi)
-        n = np.floor(x * log2e + half)
-        r = (x - n * ln2_hi) - n * ln2_lo
+        n = np.floor(fma(x, log2e, half))
+        r = fma(-n, ln2_lo, fma(-n, ln2_hi, x))
         p = coeffs[0]
         for c in coeffs[1:]:
-            p = p * r + c
+            p = fma(p, r, c)
         return p * _pow2(n)
 
     return impl
@@ -135,8 +163,8 @@ def _tanh(x):
             z = a * a
             near = a < small
             far = fexp(a + a) + one
-            num = ((p[0] * z + p[1]) * z + p[2]) * (a * z)
-            den = ((z + q[0]) * z + q[1]) * z + q[2]
+            num = fma(fma(p[0], z, p[1]), z, p[2]) * (a * z)
+            den = fma(fma(z + q[0], z, q[1]), z, q[2])
             t = (num if near else -two) / (den if near else far) + (a if near else one)
             return t if x >= 0 else -t
     else:
@@ -145,10 +173,10 @@ def _tanh(x):
         def impl(x):
             a = abs(x)
             z = x * x
-            s = (((p[0] * z + p[1]) * z + p[2]) * z + p[3]) * z + p[4]
+            s = fma(fma(fma(fma(p[0], z, p[1]), z, p[2]), z, p[3]), z, p[4])
             t = one - two / (fexp(a + a) + one)
             t = t if x >= 0 else -t
-            return x + x * z * s if a < small else t
+            return fma(x * z, s, x) if a < small else t
 
     return impl
 

@@ -25,8 +25,8 @@ from numba import carray, njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
-from .blas import MR, gemm_packed
-from .bptt import (JIT, neighbour, packed, project, span, step_offsets, step_slices, total,
+from .blas import MR, gemm_packed, packed
+from .bptt import (JIT, either, neighbour, project, span, step_offsets, step_slices, total,
                    weight_grads)
 from .cells import backward_row, forward_row
 
@@ -75,7 +75,7 @@ def _forward_slice(cell, wp, b_ih, b_hh, h0, c0, y, col, gates, c, hw, o, o_p, m
     H = h0.shape[1]
     G = hw.shape[1]
     gemm_packed(y[o_p:o_p + m, col:col + H], wp, G, hw, False, r0, min(r1, m))
-    gemm_packed(h0, wp, G, hw, False, max(r0, m), r1)
+    gemm_packed(h0[:, :H], wp, G, hw, False, max(r0, m), r1)  # one layout: one compile
     for b in range(r0, r1):
         h_prev, c_prev = (row(y, o_p + b)[col:col + H], row(c, o_p + b)) if b < m else \
             (row(h0, b), row(c0, b))
@@ -102,7 +102,7 @@ def _backward_slice(cell, wp_t, h0, c0, y, col, gates, c, dy, dh, dc, da_ih, da_
         sq[b] = backward_row(cell, row(gates, o + b), h_prev, c_prev, row(y, o + b)[col:col + H],
                              row(c, o + b), row(dy, o + b)[col:col + H], row(dh, b), row(dc, b),
                              row(da_ih, o + b), row(da_hh, o + b))
-    gemm_packed(da_hh[o:o + r1], wp_t, H, dh, True, r0, r1)
+    gemm_packed(da_hh[o:o + r1, :da_hh.shape[1]], wp_t, H, dh, True, r0, r1)  # forward's layout
 
 
 @njit(parallel=True, **JIT)
@@ -156,23 +156,25 @@ def backward(cell, x, w_ih, w_hh, h0, c0, batch_sizes, reverse, nthreads, y, col
     any (B, H) scratch for the others)
     dx (N, D) <- dL/dx + dx_beta * dx; dw_ih (G, D), dw_hh (G, H),
     db_ih, db_hh (G,) <- the parameter gradients
-    da_ih, da_hh (N, G) <- gate gradients (workspace; the same array but for gru)
+    da_ih (N, G) <- gate gradients (workspace); da_hh (N, G) <- gru's recurrent
+    gate gradients (workspace), None for the cells whose are da_ih
     dh_norm (T,) <- the norm of the total dL/dh_t over the sequences running at t
     """
     T = batch_sizes.shape[0]
     offsets = step_offsets(batch_sizes)
     sq = np.empty(batch_sizes[0], x.dtype)
     wp_t = packed(w_hh.T)
+    da_rec = either(da_ih, da_hh)
     for s in range(T):
         t = s if reverse else T - 1 - s
         o, n = offsets[t], batch_sizes[t]
         o_p, m = neighbour(batch_sizes, offsets, t, reverse)
         if nthreads is None or step_slices(n, nthreads) == 1:
-            _backward_slice(cell, wp_t, h0, c0, y, col, gates, c, dy, dh, dc, da_ih, da_hh, sq,
+            _backward_slice(cell, wp_t, h0, c0, y, col, gates, c, dy, dh, dc, da_ih, da_rec, sq,
                             o, o_p, m, 0, n)
         else:
             _backward_parallel(cell, nthreads, n, wp_t, h0, c0, y, col, gates, c, dy, dh, dc,
-                               da_ih, da_hh, sq, o, o_p, m)
+                               da_ih, da_rec, sq, o, o_p, m)
         dh_norm[t] = np.sqrt(total(sq[:n]))
     weight_grads(da_ih, da_hh, x, w_ih, y, col, h0, batch_sizes, reverse, nthreads,
                  dx, dx_beta, dw_ih, dw_hh, db_ih, db_hh)

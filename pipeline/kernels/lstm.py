@@ -74,5 +74,6 @@ def backward_row(a, h_prev, c_prev, h, c, dh_out, dh, dc, da_ih, da_hh):
         d_g[j] = dc[j] * i[j] * (one - g[j] * g[j])
     for j in range(H):
         dc[j] *= f[j]
-    dh[:] = 0
+    for j in range(H):
+        dh[j] = 0
     return sq

@@ -43,7 +43,8 @@ def backward_tanh(a, h_prev, c_prev, h, c, dh_out, dh, dc, da_ih, da_hh):
     sq = add_into(dh, dh_out)
     for j in range(H):
         da_ih[j] = dh[j] * (one - h[j] * h[j])
-    dh[:] = 0
+    for j in range(H):
+        dh[j] = 0
     return sq
 
 
@@ -58,5 +59,6 @@ def backward_relu(a, h_prev, c_prev, h, c, dh_out, dh, dc, da_ih, da_hh):
     sq = add_into(dh, dh_out)
     for j in range(H):
         da_ih[j] = dh[j] if h[j] > zero else zero
-    dh[:] = 0
+    for j in range(H):
+        dh[j] = 0
     return sq

@@ -290,7 +290,7 @@ class Recurrent:
                 dw_ih, dw_hh, db_ih, db_hh = (grads[n] for n in names)
                 gates, c = tape["caches"][s]
                 da = self._buffer("da", (N, self.gates * H))
-                da_hh = self._buffer("da_hh", da.shape) if self.cell == "gru" else da
+                da_hh = self._buffer("da_hh", da.shape) if self.cell == "gru" else None
                 backward(self._kernel_cell, inp, w_ih, w_hh, tape["h0"][s], tape["c0"][s],
                          steps, d == 1, nthreads, out, d * H, gates, c,
                          g, dh0[s], dc0[s], dinp, dw_ih, dw_hh, db_ih, db_hh,

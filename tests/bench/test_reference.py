@@ -1,5 +1,7 @@
 """The benchmark: its NumPy per-step peer computes what PyTorch computes, and its
 bounds are bounds."""
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -7,6 +9,7 @@ import torch
 from oracle import rel_err, torch_twin
 from pipeline.bench import reference
 from pipeline.bench.__main__ import gemm_flops, main
+from pipeline.bench.peers import CONFIGS
 from pipeline.nn import Recurrent
 
 
@@ -29,16 +32,32 @@ def test_reference_matches_torch(cell, bidirectional):
 
 
 def test_bench_row_respects_its_own_bounds(capsys):
-    """No peer beats the peak bound: a wrong FLOP count or peak would show here."""
+    """No peer beats the in-run peak: a wrong FLOP count or peak would show here."""
     rows = main(["--threads", "1", "--dtypes", "float64", "--cells", "gru",
                  "--configs", "c1", "--reps", "3"])
     (row,) = rows
-    assert row["ratio_torch"] > row["peak_bound"] > 0
-    peak_ms = row["peak_bound"] * row["torch_ms"]  # all the FLOPs at peak
-    assert row["gemms_ms"] > 0.9 * peak_ms and row["ours_ms"] > 0.9 * peak_ms
+    assert 0 < row["efficiency"] < 1.1
+    flops = gemm_flops("gru", *CONFIGS["c1"])
+    assert flops / (row["gemms_ms"] * 1e-3) / 1e9 < 1.1 * row["peak_gflops"]
+    assert row["ratio_torch"] == pytest.approx(row["ours_ms"] / row["torch_ms"])
+    assert set(row["cpu_wall"]) >= {"torch", "ours"}
     out = capsys.readouterr().out
-    assert "peak" in out and "| 1 | float64 | gru | c1 |" in out
+    assert "512-bit" in out or "256-bit" in out
+    assert "| 1 | float64 | gru | c1 |" in out
     assert gemm_flops("gru", 32, 100, 1, 32, 1, False) == 6 * 100 * 32 * 96 * (1 + 32)
+
+
+def test_one_thread_rows_pin_the_process_to_one_core():
+    from pipeline.bench.timing import pin
+
+    try:
+        pin(1)
+        assert len(os.sched_getaffinity(0)) == 1
+        for tid in os.listdir("/proc/self/task"):
+            assert len(os.sched_getaffinity(int(tid))) == 1
+    finally:
+        pin(None)
+    assert len(os.sched_getaffinity(0)) == os.cpu_count()
 
 
 def test_ragged_rows_time_the_packed_path(capsys):

@@ -4,7 +4,7 @@ import pytest
 from numba import njit
 
 from pipeline.kernels.activations import fexp, sigmoid, tanh
-from pipeline.kernels.blas import gemm, gemm_packed, pack, packed_shape
+from pipeline.kernels.blas import MR, gemm, gemm_packed, packed
 
 
 @njit(error_model="numpy")
@@ -62,25 +62,39 @@ def test_gemm_rejects_misaligned_shapes():
         _gemm(False, False, 1.0, np.zeros((2, 3)), np.zeros((4, 2)), 0.0, np.zeros((2, 2)))
 
 
+@njit(error_model="numpy")
+def _packed(w):
+    return packed(w)
+
+
+@njit(error_model="numpy")
+def _gemm_packed(a, wp, n, c, accumulate, r0, r1):
+    gemm_packed(a, wp, n, c, accumulate, r0, r1)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("B,K,N", [(1, 1, 1), (5, 7, 33), (32, 128, 512), (9, 40, 64)])
+@pytest.mark.parametrize("B,K,N", [(1, 1, 1), (5, 7, 33), (32, 128, 512), (9, 40, 64),
+                                   (MR + 3, 17, 50)])
 def test_packed_gemm_matches_numpy(dtype, B, K, N):
     rng = np.random.default_rng(1)
     a = rng.standard_normal((B, K)).astype(dtype)
     w = rng.standard_normal((N, K)).astype(dtype)
-    wp = np.empty(packed_shape(N, K), dtype)
-    pack(w, wp)
+    wp = _packed(w)
+    np.testing.assert_array_equal(wp, packed(w))  # the NumPy statement of the layout
     c = rng.standard_normal((B, N + 3)).astype(dtype)
     before = c.copy()
-    gemm_packed(a, wp, N, c[:, :N], True, 0, B)
+    _gemm_packed(a, wp, N, c[:, :N], True, 0, B)
     tol = 1e-12 if dtype == np.float64 else 1e-4
     np.testing.assert_allclose(c[:, :N], before[:, :N] + a @ w.T, rtol=tol, atol=tol * K)
     np.testing.assert_array_equal(c[:, N:], before[:, N:])
     r0, r1 = min(1, B - 1), B
     out = np.zeros((B, N), dtype)
-    gemm_packed(a, wp, N, out, False, r0, r1)
+    _gemm_packed(a, wp, N, out, False, r0, r1)
     np.testing.assert_allclose(out[r0:r1], a[r0:r1] @ w.T, rtol=tol, atol=tol * K)
     assert not out[:r0].any()
+    expect = out.copy()
+    gemm_packed(a, wp, N, expect, False, r0, r1)  # the NumPy statement of the product
+    np.testing.assert_allclose(out, expect, rtol=tol, atol=tol * K)
 
 
 def test_kernel_cache_is_stamped_with_the_whole_kernels_package():
