@@ -1,4 +1,5 @@
 """Timing: interleaved rounds, medians, CPU time against wall time, and core pinning."""
+import functools
 import os
 import statistics
 import time
@@ -36,9 +37,16 @@ def measure(runners, reps, budget, cores=None):
             {k: sum(cpus[k]) / sum(walls[k]) for k in runners}, r + 1)
 
 
+@functools.lru_cache(maxsize=None)
+def _allowed_cores():
+    """The cores the process may use, as it started (before any pin)."""
+    return tuple(sorted(os.sched_getaffinity(0)))
+
+
 def pin(n):
-    """Pin every thread of the process to the first n cores it may use (None: all of them)."""
-    mask = set(range(os.cpu_count() if n is None else n))
+    """Pin every thread of the process to the first n of its cores (None: all of them)."""
+    cores = _allowed_cores()
+    mask = set(cores if n is None else cores[:n])
     for tid in os.listdir("/proc/self/task"):
         try:
             os.sched_setaffinity(int(tid), mask)

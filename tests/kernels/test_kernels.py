@@ -151,3 +151,17 @@ def test_cells_are_chosen_by_name():
     assert sorted(ROWS) == ["gru", "lstm", "rnn_relu", "rnn_tanh"]
     with pytest.raises(ValueError, match="cell must be one of rnn_tanh, rnn_relu, lstm, gru"):
         Cell("rnn")
+
+
+def test_kernels_use_the_full_vector_width_of_the_cpu():
+    """LLVM's 256-bit preference on AVX-512 CPUs is lifted (unless NUMBA_CPU_FEATURES says)."""
+    import os
+
+    from numba.core.codegen import get_host_cpu_features
+
+    from pipeline.kernels import runtime
+
+    wide = "+avx512f" in get_host_cpu_features().split(",")
+    if os.environ.get("NUMBA_CPU_FEATURES"):
+        pytest.skip("NUMBA_CPU_FEATURES is set: the user's choice stands")
+    assert runtime.vector_bits() == (512 if wide else 256)
