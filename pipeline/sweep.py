@@ -3,8 +3,10 @@
 Before any job starts, in the launching process:
 1. every job's config is composed and checked: a bad value stops the sweep
    with one line naming the key, before anything runs;
-2. the Numba cache is warmed for the sweep's cells and dtypes, so jobs load
-   kernels instead of compiling them at once and racing on the cache;
+2. joblib's worker processes are started and import the job's modules,
+   while this process warms the Numba cache for the sweep's cells and dtypes
+   (so jobs load kernels instead of compiling them at once and racing on the
+   cache);
 3. the MLflow store and experiment are created (a fresh SQLite store races
    too) and a parent run opened, tagged with the sweep folder; each job
    finds it there and logs a child run under it.
@@ -22,11 +24,13 @@ warmed for every cell the search can pick, and each job hands the sweeper its
 last validation loss as the objective (on_job_end), never the test loss.
 """
 import atexit
+import importlib
 import math
 import os
 import signal
 import socket
 import sys
+import threading
 from pathlib import Path
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
@@ -39,6 +43,43 @@ from . import cli, faults, jobs, tracking
 from .training.config import ConfigError
 
 GRID_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+JOBLIB = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
+JOB_MODULES = ("pipeline.train", "hydra_plugins.hydra_joblib_launcher._core",
+               "mlflow.store.tracking.sqlalchemy_store", "mlflow.pyfunc")  # store, model log
+
+
+def import_job_modules():
+    """In a joblib worker: import what a job runs, before its first job arrives."""
+    for name in JOB_MODULES:
+        importlib.import_module(name)
+    return os.getpid()
+
+
+def start_workers(launcher):
+    """Start the joblib launcher's worker processes now and have them import the job's
+    modules (about 2.5 s a process), while this process warms the cache and opens the
+    store; Hydra's launcher then reuses them (loky's reusable executor, same arguments).
+    Returns the thread to join before the jobs start; None for other launchers."""
+    if launcher.get("_target_") != JOBLIB:
+        return None
+    from hydra_plugins.hydra_joblib_launcher._core import process_joblib_cfg
+    from joblib import Parallel, delayed
+    from omegaconf import OmegaConf
+
+    cfg = {k: v for k, v in OmegaConf.to_container(launcher).items() if k != "_target_"}
+    cfg["backend"] = "loky"  # as the launcher does
+    process_joblib_cfg(cfg)
+    workers = Parallel(**cfg).n_jobs
+    workers = os.cpu_count() if workers is None or workers < 0 else workers
+
+    def run():
+        try:
+            Parallel(**cfg)(delayed(import_job_modules)() for _ in range(workers))
+        except Exception:  # noqa: BLE001 - only a head start: the jobs import what they need
+            pass
+    thread = threading.Thread(target=run, name="start joblib workers", daemon=True)
+    thread.start()
+    return thread
 
 
 def job_overrides(task_overrides):
@@ -102,6 +143,7 @@ class SweepCallback(Callback):
                 cli.fail(f"{exc} (job {' '.join(overrides)})")
             if is_grid(config):
                 self.jobs[" ".join(overrides) or "defaults"] = cfgs[-1]
+        workers = start_workers(config.hydra.launcher)  # the configs are good: go
         cells = {str(c.model.cell) for c in cfgs} | set(search_choices(config, "model.cell"))
         dtypes = {str(c.model.dtype) for c in cfgs} | set(search_choices(config, "model.dtype"))
         from .nn.recurrent import warm_up
@@ -122,6 +164,8 @@ class SweepCallback(Callback):
         self.parent = run.info.run_id
         self.sweep_dir = Path(sweep_dir)
         atexit.register(self._close, "FAILED")
+        if workers is not None:
+            workers.join()
 
     def on_job_end(self, config, job_return, **kwargs):
         """In the job's process: a search gets the validation loss, not the test loss."""
