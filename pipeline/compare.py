@@ -98,10 +98,32 @@ def save_report(table, out_dir):
 
 def swept_keys(runs):
     """The parameters that differ between the runs, the seed left out, in a reading order
-    (the cell first)."""
-    keys = [c[len(PARAM):] for c in runs.columns if c.startswith(PARAM)
-            and c != PARAM + SEED and runs[c].astype(str).nunique(dropna=False) > 1]
+    (the cell first). A group's member that its choice decides is left out: with
+    optimizer=sgd,adam swept, `optimizer.name` stays and `optimizer.momentum` (sgd's
+    only) or the default `optimizer.lr` of each go, unless they vary within a choice."""
+    values = _param_values(runs)
+    keys = [k for k in values.columns if k != SEED and values[k].nunique() > 1]
+    keys = [k for k in keys if not any(
+        _decides(values, choice, k) for choice in CHOICE_KEYS.get(k.split(".")[0], ())
+        if choice in keys and choice != k)]
     return sorted(keys, key=lambda k: (k != CELL, k))
+
+
+CHOICE_KEYS = {"optimizer": ("optimizer.name",), "clip": ("clip.kind",),  # config groups
+               "task": ("task.name",)}
+ABSENT = "-"   # a parameter a run does not have (momentum, for an Adam run)
+
+
+def _param_values(runs):
+    """The runs' parameters as text, keyed without the `params.` prefix; absent: ABSENT."""
+    cols = [c for c in runs.columns if c.startswith(PARAM)]
+    return pd.DataFrame({c[len(PARAM):]: runs[c].astype(object).where(runs[c].notna(), ABSENT)
+                         .astype(str) for c in cols}, index=runs.index)
+
+
+def _decides(values, choice, key):
+    """True if every value of `choice` goes with one value of `key` only."""
+    return bool((values.groupby(choice)[key].nunique() <= 1).all())
 
 
 def metric_name(runs):
@@ -116,8 +138,9 @@ def seed_table(runs):
     keys, metric = swept_keys(done), metric_name(done)
     table = pd.DataFrame({"run_id": done["run_id"],
                           "run": done.get("tags.mlflow.runName", done["run_id"])})
+    values = _param_values(done)
     for key in keys:
-        table[key] = done[PARAM + key].astype(str)
+        table[key] = values[key]
     table[SEED] = pd.to_numeric(done.get(PARAM + SEED, 0), errors="coerce")
     table["outcome"] = done.get("tags.outcome", "finished")
     for name in ("test_loss", metric, "baseline", *baseline_columns(done), *CLIP_COLUMNS):

@@ -66,3 +66,35 @@ def test_a_search_with_one_seed_per_trial_has_no_pairwise_tests():
 ])
 def test_runs_get_short_readable_names(overrides, name):
     assert run_name(overrides) == name
+
+
+def test_a_sweep_over_optimizers_compares_them_by_name_and_draws_its_figures(tmp_path):
+    """SGD has momentum and Adam has betas: a parameter a run lacks is a value of its own,
+    and the members the optimizer's choice decides are not swept keys of their own."""
+    from pipeline import report
+
+    rows = []
+    for cell in ("rnn", "gru"):
+        for opt, extra in (("sgd", {"params.optimizer.momentum": "0.9", "params.optimizer.lr":
+                                    "0.05"}),
+                           ("adam", {"params.optimizer.betas": "[0.9, 0.999]",
+                                     "params.optimizer.lr": "0.002"})):
+            for seed in range(2):
+                rows.append({"run_id": f"{cell}{opt}{seed}", "status": "FINISHED",
+                             "params.model.cell": cell, "params.optimizer.name": opt,
+                             "params.seed": str(seed), "metrics.test_loss": 0.1 + seed,
+                             "metrics.test_mse": 0.1 + seed, **extra})
+    table, keys, metric = compare.seed_table(pd.DataFrame(rows))
+    assert keys == ["model.cell", "optimizer.name"]
+    assert len(compare.summary(table, keys, metric)) == 4
+
+    class History:  # the one call report.write makes of an MLflow client
+        def get_metric_history(self, run_id, key):
+            from mlflow.entities import Metric
+            return [Metric(key, 1.0 / (step + 1), 0, step) for step in range(5)]
+
+    paths = report.write(History(), pd.DataFrame(rows), tmp_path, "t")
+    assert (tmp_path / "test_metric.png").is_file() and (tmp_path / "summary.md").is_file()
+    assert len(paths) == 9
+    values = compare._param_values(pd.DataFrame(rows))
+    assert set(values["optimizer.momentum"]) == {"0.9", compare.ABSENT}
