@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import plots
 from .data.files import atomic
 
 
@@ -107,6 +106,8 @@ def write_evaluation(metrics, predictions, data, out_dir, metrics_path, figures=
               out / "confusion.csv")
     if not figures:
         return []
+    from . import plots  # matplotlib: only where figures are drawn (a sweep's jobs draw none)
+
     drawn = [out / "predictions.png"]
     plots.save(plots.predictions(predictions["pred"], predictions["y"], predictions.get("clean"),
                                  data.kind, data.readout), drawn[0])
@@ -119,6 +120,8 @@ def write_evaluation(metrics, predictions, data, out_dir, metrics_path, figures=
 
 def write_figures(result, out_dir):
     """The training figures of a run; returns their paths."""
+    from . import plots
+
     out = Path(out_dir)
     figures = {
         "loss_curves.png": plots.loss_curves(result.history),
