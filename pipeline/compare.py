@@ -87,12 +87,12 @@ def comparison_figure(table):
 
 
 def save_report(table, out_dir):
-    """runs.csv, runs.md and comparison.png in out_dir; returns their paths."""
+    """runs.csv and runs.md in out_dir (comparison_figure draws comparison.png); returns
+    their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [out_dir / "runs.csv", out_dir / "runs.md", out_dir / "comparison.png"]
+    paths = [out_dir / "runs.csv", out_dir / "runs.md"]
     table.to_csv(paths[0], index=False)
     paths[1].write_text(table.to_markdown(index=False, floatfmt=".4g") + "\n")
-    plots.save(comparison_figure(table), paths[2])
     return paths
 
 

@@ -46,45 +46,61 @@ def thresholds(runs, keys):
     return out
 
 
-def write(client, runs, out_dir, title):
-    """Every file of the report for these runs (mlflow.search_runs' frame) in out_dir."""
+def draw(function, args, path):
+    """One figure: function(*args), saved to path; in this process or a sweep's worker."""
+    plots.save(function(*args), path)
+    return path
+
+
+def draw_here(figures):
+    """Draw [(function, args, path)] one after the other in this process."""
+    return [draw(*figure) for figure in figures]
+
+
+def write(client, runs, out_dir, title, draw_all=draw_here):
+    """Every file of the report for these runs (mlflow.search_runs' frame) in out_dir.
+    draw_all draws the figures, [(function, args, path)]: a sweep hands them to its
+    idle worker processes."""
     out_dir = Path(out_dir)
-    paths = compare.save_report(compare.runs_table(runs), out_dir)
+    runs_table = compare.runs_table(runs)
+    paths = compare.save_report(runs_table, out_dir)
+    figures = [(compare.comparison_figure, (runs_table,), out_dir / "comparison.png")]
     table, keys, metric = compare.seed_table(runs)
     if table.empty:
-        return paths
+        return paths + draw_all(figures)
     summ = compare.summary(table, keys, metric)
     pairs = compare.pairwise(table, keys)
     ids = list(table["run_id"])
-    figures = {
-        "val_curves.png": seedplots.curves(
+    seed_figures = {
+        "val_curves.png": (seedplots.curves, (
             table, keys, histories(client, ids, "val_loss"), "epoch", "validation loss",
-            "Validation loss (geometric mean over seeds, band: 95 % t-interval)"),
-        "hidden_grad_norms.png": seedplots.curves(
+            "Validation loss (geometric mean over seeds, band: 95 % t-interval)")),
+        "hidden_grad_norms.png": (seedplots.curves, (
             table, keys, histories(client, ids, "hidden_grad_norm"),
             "time step t (loss at the last step)", "‖∂L/∂h_t‖ (layer 0)",
-            "‖∂L/∂h_t‖ at the last diagnosed epoch (geometric mean over seeds)"),
-        "test_metric.png": seedplots.intervals(table, keys, metric or "test_loss"),
-        "clipping.png": seedplots.clipping(table, keys, histories(client, ids, "step_grad_norm"),
-                                           thresholds(runs, keys)),
+            "‖∂L/∂h_t‖ at the last diagnosed epoch (geometric mean over seeds)")),
+        "test_metric.png": (seedplots.intervals, (table, keys, metric or "test_loss")),
+        "clipping.png": (seedplots.clipping, (
+            table, keys, histories(client, ids, "step_grad_norm"), thresholds(runs, keys))),
     }
-    for name, fig in figures.items():
-        plots.save(fig, out_dir / name)
+    figures += [(function, args, out_dir / name) for name, (function, args) in seed_figures.items()]
     compare_files = [out_dir / "summary.csv", out_dir / "summary.md"]
     summ.to_csv(compare_files[0], index=False)
-    compare_files[1].write_text(compare.summary_markdown(title, summ, pairs, metric, list(figures)))
+    compare_files[1].write_text(compare.summary_markdown(title, summ, pairs, metric,
+                                                         list(seed_figures)))
     (out_dir / DESCRIPTION).write_text(compare.description_markdown(title, summ, pairs, keys, metric))
-    return paths + compare_files + [out_dir / name for name in figures]
+    drawn = draw_all(figures)
+    return paths + drawn[:1] + compare_files + drawn[1:]
 
 
-def report_sweep(client, parent, out_dir):
+def report_sweep(client, parent, out_dir, draw_all=draw_here):
     """The report of the sweep whose parent run is `parent`, written to out_dir and
     logged on the parent run; returns the paths."""
     info = client.get_run(parent).info
     children = client.search_runs([info.experiment_id],
                                   filter_string=f"tags.mlflow.parentRunId = '{parent}'")
     runs = runs_frame(children)
-    paths = write(client, runs, out_dir, f"{info.run_name}: {len(runs)} runs")
+    paths = write(client, runs, out_dir, f"{info.run_name}: {len(runs)} runs", draw_all)
     for path in paths:
         client.log_artifact(parent, str(path), REPORT_FOLDER)
     description = Path(out_dir) / DESCRIPTION

@@ -3,10 +3,9 @@
 Before any job starts, in the launching process:
 1. every job's config is composed and checked: a bad value stops the sweep
    with one line naming the key, before anything runs;
-2. joblib's worker processes are started and import the job's modules,
-   while this process warms the Numba cache for the sweep's cells and dtypes
-   (so jobs load kernels instead of compiling them at once and racing on the
-   cache);
+2. the Numba cache is warmed for the sweep's cells and dtypes, so jobs load
+   kernels instead of compiling them at once and racing on the cache (joblib's
+   worker processes start and import the job's modules meanwhile: Workers);
 3. the MLflow store and experiment are created (a fresh SQLite store races
    too) and a parent run opened, tagged with the sweep folder; each job
    finds it there and logs a child run under it.
@@ -16,7 +15,8 @@ A child still RUNNING then (its process was killed) is marked FAILED, and a
 job that left no run at all (killed before it logged, or never started) gets
 a FAILED child run under its own name, so every job of the sweep shows.
 Then the sweep's report (seed statistics, curves, clipping: pipeline.report)
-is written to the sweep folder and logged on the parent run.
+is written to the sweep folder, its figures drawn by the idle workers, and
+logged on the parent run.
 
 Searches (hydra/sweeper=optuna) choose their trials as they go, so nothing is
 expanded up front: the config without the swept keys is checked, the cache is
@@ -50,36 +50,63 @@ JOB_MODULES = ("pipeline.train", "hydra_plugins.hydra_joblib_launcher._core",
 
 def import_job_modules():
     """In a joblib worker: import what a job runs, before its first job arrives."""
+    import gc
+
+    gc.disable()  # until freeze_imports
     for name in JOB_MODULES:
         importlib.import_module(name)
+    cli.freeze_imports()
     return os.getpid()
 
 
-def start_workers(launcher):
-    """Start the joblib launcher's worker processes now and have them import the job's
-    modules (about 2.5 s a process), while this process warms the cache and opens the
-    store; Hydra's launcher then reuses them (loky's reusable executor, same arguments).
-    Returns the thread to join before the jobs start; None for other launchers."""
-    if launcher.get("_target_") != JOBLIB:
-        return None
-    from hydra_plugins.hydra_joblib_launcher._core import process_joblib_cfg
-    from joblib import Parallel, delayed
-    from omegaconf import OmegaConf
+class Workers:
+    """The joblib launcher's worker processes, started before Hydra's launcher asks for
+    them: they import the job's modules (about 2.5 s a process) while this process
+    warms the cache and opens the store, and they draw the
+    report's figures once the jobs are done. Hydra's launcher reuses them: loky's
+    reusable executor, given the same arguments as the launcher gives it."""
 
-    cfg = {k: v for k, v in OmegaConf.to_container(launcher).items() if k != "_target_"}
-    cfg["backend"] = "loky"  # as the launcher does
-    process_joblib_cfg(cfg)
-    workers = Parallel(**cfg).n_jobs
-    workers = os.cpu_count() if workers is None or workers < 0 else workers
+    def __init__(self, launcher):
+        from hydra_plugins.hydra_joblib_launcher._core import process_joblib_cfg
+        from joblib import Parallel
+        from omegaconf import OmegaConf
 
-    def run():
+        cfg = {k: v for k, v in OmegaConf.to_container(launcher).items() if k != "_target_"}
+        cfg["backend"] = "loky"  # as the launcher does
+        process_joblib_cfg(cfg)
+        self.cfg = cfg
+        n = Parallel(**cfg).n_jobs
+        self.n = os.cpu_count() if n is None or n < 0 else n
+        self.thread = threading.Thread(target=self._start, name="start joblib workers",
+                                       daemon=True)
+        self.thread.start()
+
+    def __getstate__(self):  # Hydra sends the callbacks to every job process: no thread
+        return {**self.__dict__, "thread": None}
+
+    @classmethod
+    def of(cls, launcher):
+        return cls(launcher) if launcher.get("_target_") == JOBLIB else None
+
+    def map(self, function, calls):
+        from joblib import Parallel, delayed
+
+        return Parallel(**self.cfg)(delayed(function)(*args) for args in calls)
+
+    def _start(self):
         try:
-            Parallel(**cfg)(delayed(import_job_modules)() for _ in range(workers))
+            self.map(import_job_modules, [()] * self.n)
         except Exception:  # noqa: BLE001 - only a head start: the jobs import what they need
             pass
-    thread = threading.Thread(target=run, name="start joblib workers", daemon=True)
-    thread.start()
-    return thread
+
+    def join(self):
+        self.thread.join()
+
+    def draw_all(self, figures):
+        """The report's figures, [(function, args, path)], drawn in the idle workers."""
+        from . import report
+
+        return self.map(report.draw, figures)
 
 
 def job_overrides(task_overrides):
@@ -125,6 +152,7 @@ class SweepCallback(Callback):
         self.client = None
         self.jobs = {}  # each job's override string (its runs' `overrides` tag) -> config
         self.sweep_dir = None
+        self.workers = None
 
     def on_multirun_start(self, config, config_name=None, **kwargs):
         task = list(config.hydra.overrides.task)
@@ -143,7 +171,7 @@ class SweepCallback(Callback):
                 cli.fail(f"{exc} (job {' '.join(overrides)})")
             if is_grid(config):
                 self.jobs[" ".join(overrides) or "defaults"] = cfgs[-1]
-        workers = start_workers(config.hydra.launcher)  # the configs are good: go
+        self.workers = Workers.of(config.hydra.launcher)  # the configs are good: go
         cells = {str(c.model.cell) for c in cfgs} | set(search_choices(config, "model.cell"))
         dtypes = {str(c.model.dtype) for c in cfgs} | set(search_choices(config, "model.dtype"))
         from .nn.recurrent import warm_up
@@ -164,8 +192,10 @@ class SweepCallback(Callback):
         self.parent = run.info.run_id
         self.sweep_dir = Path(sweep_dir)
         atexit.register(self._close, "FAILED")
-        if workers is not None:
-            workers.join()
+        from . import report  # noqa: F401 - for the end, while the workers start
+        if self.workers is not None:
+            self.workers.join()
+        cli.freeze_imports()  # and the store, the kernels, the configs and the report
 
     def on_job_end(self, config, job_return, **kwargs):
         """In the job's process: a search gets the validation loss, not the test loss."""
@@ -187,8 +217,9 @@ class SweepCallback(Callback):
         is said on stderr and does not fail the sweep, whose runs are all recorded."""
         from . import report
 
+        draw_all = report.draw_here if self.workers is None else self.workers.draw_all
         try:
-            report.report_sweep(self.client, parent, self.sweep_dir / "report")
+            report.report_sweep(self.client, parent, self.sweep_dir / "report", draw_all)
         except Exception as exc:  # noqa: BLE001 - the sweep itself is done and recorded
             print(f"warning: the sweep's report failed ({type(exc).__name__}: {exc});"
                   " run `python -m pipeline.report`", file=sys.stderr)

@@ -11,11 +11,14 @@ data set when its parameters match, or generates its own, then trains and
 evaluates in its own output dir and never writes DVC outputs. Every run is
 recorded in MLflow; a sweep's jobs are children of one parent run (sweep.py).
 """
+import gc
 import sys
 from pathlib import Path
 
-from . import cli, data, experiment, faults, jobs, outputs, tracking
-from .training.config import task_params
+if __name__ == "__main__":  # the program: no collections while it imports (main enables)
+    gc.disable()
+from . import cli, data, experiment, faults, jobs, outputs, tracking  # noqa: E402
+from .training.config import task_params  # noqa: E402
 
 
 @cli.one_line_errors
@@ -51,6 +54,7 @@ def hydra_job(ctx, cfg):
 
 
 def main():
+    cli.freeze_imports()
     if sys.argv[1:2] == ["--params"]:
         if len(sys.argv) != 3:
             cli.fail("usage: python -m pipeline.train --params params.yaml")
