@@ -75,4 +75,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    cli.freeze_imports()
     main()

@@ -103,4 +103,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    cli.freeze_imports()
     raise SystemExit(main())

@@ -42,4 +42,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    cli.freeze_imports()
     main()
