@@ -89,8 +89,7 @@ def write(client, runs, out_dir, title, draw_all=draw_here):
     compare_files[1].write_text(compare.summary_markdown(title, summ, pairs, metric,
                                                          list(seed_figures)))
     (out_dir / DESCRIPTION).write_text(compare.description_markdown(title, summ, pairs, keys, metric))
-    drawn = draw_all(figures)
-    return paths + drawn[:1] + compare_files + drawn[1:]
+    return paths + compare_files + draw_all(figures)
 
 
 def report_sweep(client, parent, out_dir, draw_all=draw_here):

@@ -56,27 +56,25 @@ def import_job_modules():
     for name in JOB_MODULES:
         importlib.import_module(name)
     cli.freeze_imports()
-    return os.getpid()
 
 
 class Workers:
     """The joblib launcher's worker processes, started before Hydra's launcher asks for
     them: they import the job's modules (about 2.5 s a process) while this process
-    warms the cache and opens the store, and they draw the
-    report's figures once the jobs are done. Hydra's launcher reuses them: loky's
-    reusable executor, given the same arguments as the launcher gives it."""
+    warms the cache and opens the store, and they draw the report's figures once the
+    jobs are done. Hydra's launcher reuses them: loky's reusable executor, given the
+    same arguments as the launcher gives it."""
 
     def __init__(self, launcher):
         from hydra_plugins.hydra_joblib_launcher._core import process_joblib_cfg
-        from joblib import Parallel
+        from joblib import effective_n_jobs
         from omegaconf import OmegaConf
 
         cfg = {k: v for k, v in OmegaConf.to_container(launcher).items() if k != "_target_"}
         cfg["backend"] = "loky"  # as the launcher does
         process_joblib_cfg(cfg)
         self.cfg = cfg
-        n = Parallel(**cfg).n_jobs
-        self.n = os.cpu_count() if n is None or n < 0 else n
+        self.n = effective_n_jobs(cfg.get("n_jobs"))
         self.thread = threading.Thread(target=self._start, name="start joblib workers",
                                        daemon=True)
         self.thread.start()
