@@ -16,7 +16,7 @@ from .training.config import plain
 from .training.loop import fit
 from .inference.sampling import sample
 from .training import bundle
-from .training.scoring import score_test_split
+from .training.scoring import score_test_split, stream_of
 
 GENERATE = "python -m pipeline.generate (the `generate` stage of dvc.yaml)"
 TRAIN = "python -m pipeline.train --params params.yaml (the `train` stage of dvc.yaml)"
@@ -73,8 +73,8 @@ def _record_epoch(tracker, data, row, model):
 def evaluate(cfg, data, model, eval_dir, metrics_path, tracker=None, figures=True):
     """Score the test split once; write metrics JSON, predictions.csv (and the figures);
     log them."""
-    stream = (cfg.train.batch_size, cfg.train.tbptt) if cfg.train.tbptt else None
-    metrics, predictions = score_test_split(model, data, cfg.train.eval_batch_size, stream)
+    metrics, predictions = score_test_split(model, data, cfg.train.eval_batch_size,
+                                            stream_of(cfg.train))
     drawn = outputs.write_evaluation(metrics, predictions, data, eval_dir, metrics_path, figures)
     if tracker is not None:
         tracker.log_metrics(metrics)

@@ -5,7 +5,9 @@
 PATH: a model file of task sine or series (data/model.npz, or model.npz in a
 Hydra run's folder). The data set is rebuilt from the config the model carries.
 Writes DIR/horizon.csv (MSE by horizon in original units: the model's recursive
-forecast and persistence) and DIR/forecast.png; prints the table.
+forecast and persistence) and DIR/forecast.png; prints the table. A model trained
+with truncated BPTT (train.tbptt > 0) forecasts from the state after the test
+split so far, as it was scored; any other from each window alone.
 """
 import argparse
 from pathlib import Path
@@ -34,7 +36,8 @@ def main(argv=None):
                  f" one of {', '.join(FORECAST_TASKS)}")
     ds = data.make(task["name"], **{k: v for k, v in task.items() if k != "name"})
     try:
-        table, example = horizon_errors(model, ds.splits["test"], ds.meta, args.horizon)
+        table, example = horizon_errors(model, ds.splits["test"], ds.meta, args.horizon,
+                                        stream=bool(info["config"]["train"]["tbptt"]))
     except ValueError as exc:
         cli.fail(f"--{exc}")
     out = Path(args.out)

@@ -24,7 +24,7 @@ from . import cli, data
 from .kernels.runtime import set_num_threads
 from .training.config import task_params
 from .training.loop import fit
-from .training.scoring import score_test_split
+from .training.scoring import score_test_split, stream_of
 
 NOISE_VARIANCE = 0.05 ** 2 / 3
 # preset -> (the target in words, whether a result meets it)
@@ -86,7 +86,8 @@ def main(argv=None):
         t0 = time.perf_counter()
         result = fit(cfg, datasets[key], progress=False)
         seconds = time.perf_counter() - t0
-        metrics, _ = score_test_split(result.model, datasets[key], cfg.train.eval_batch_size)
+        metrics, _ = score_test_split(result.model, datasets[key], cfg.train.eval_batch_size,
+                                      stream_of(cfg.train))
         target, holds = TARGETS[name]
         ok = holds(result, metrics)
         failures += not ok

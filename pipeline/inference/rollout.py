@@ -4,8 +4,15 @@ For a model that predicts the next value of a window (tasks sine and series),
 `rollout` forecasts h = 1..H steps ahead; `horizon_errors` scores it on a
 split's consecutive windows against persistence (the last observed value held
 for every step), both in the data's original units.
+
+A model trained with truncated BPTT reads the series as a stream: there,
+`stream_rollout` starts each forecast from the state after all of the split
+up to its window's end (the context it was scored with), not from a zero
+state at the window's start.
 """
 import numpy as np
+
+from ..training import streams
 
 
 def rollout(model, windows, steps):
@@ -19,6 +26,38 @@ def rollout(model, windows, steps):
     return out
 
 
+def _stack(states):
+    """Per-step states (each (layers*dirs, 1, H), or an LSTM's (h, c) pair) as one batch."""
+    if isinstance(states[0], tuple):
+        return tuple(np.concatenate(part, axis=1) for part in zip(*states))
+    return np.concatenate(states, axis=1)
+
+
+def stream_rollout(model, arrays, starts, steps):
+    """Forecasts (steps, len(starts)) in the model's units, each from the state after the
+    split's stream up to the end of window `start` (one track from the split's first
+    window, as ``scoring.score_stream`` reads it), recursively."""
+    inputs, _ = streams.stream(arrays)
+    x = np.ascontiguousarray(inputs[:, None], dtype=model.dtype)           # (L, 1, D)
+    T = arrays["x"].shape[0]
+    last_step = set(int(i) + T - 1 for i in starts)
+    state, kept, first = None, {}, {}
+    for t in range(int(max(starts)) + T):
+        pred = model.forward(x[t:t + 1], state0=state, readout="all")
+        state = model.state
+        if t in last_step:
+            kept[t], first[t] = state, pred[0, 0, 0]
+    picks = [int(i) + T - 1 for i in starts]
+    out = np.empty((steps, len(picks)), np.float64)
+    out[0] = [first[t] for t in picks]
+    state = _stack([kept[t] for t in picks])
+    for h in range(1, steps):
+        value = out[h - 1][None, :, None].astype(model.dtype)
+        out[h] = model.forward(value, state0=state, readout="all")[0, :, 0]
+        state = model.state
+    return out
+
+
 def to_original(values, level, scale, differenced):
     """Model units -> original units. values (H, N); level (N,): the last observed
     value before each forecast's first step (differenced series)."""
@@ -27,11 +66,12 @@ def to_original(values, level, scale, differenced):
     return level[None, :] + np.cumsum(steps, axis=0) if differenced else steps
 
 
-def horizon_errors(model, arrays, meta, horizon):
+def horizon_errors(model, arrays, meta, horizon, stream=False):
     """MSE by horizon of the model's rollouts and of persistence on one split.
 
     arrays: the split ("x" (T, N, 1), "y" (N, 1), and "level" for series); windows
     must be consecutive in time (window i+1 is window i one step later).
+    stream: forecast from the stream's state (``stream_rollout``), not each window's.
     Returns (table, example): table has horizon, model_mse, persistence_mse;
     example holds the truth and the forecast from a few starting points.
     """
@@ -44,8 +84,9 @@ def horizon_errors(model, arrays, meta, horizon):
     differenced = bool(meta.get("differenced", False))
     level = arrays["level"][:, 0] if "level" in arrays else np.zeros(x.shape[1])
     starts = np.arange(n)
-    forecast = to_original(rollout(model, x[:, starts], horizon), level[starts], scale,
-                           differenced)                                             # (H, n)
+    steps = stream_rollout(model, arrays, starts, horizon) if stream else \
+        rollout(model, x[:, starts], horizon)
+    forecast = to_original(steps, level[starts], scale, differenced)                 # (H, n)
     truth_all = level + y * scale[1] + scale[0]                                      # (N,)
     truth = np.stack([truth_all[starts + h] for h in range(horizon)])                # (H, n)
     last = level[starts] if differenced else x[-1, starts, 0] * scale[1] + scale[0]  # (n,)

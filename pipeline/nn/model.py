@@ -59,7 +59,7 @@ class Model:
                              f" got [{x.min()}, {x.max()}]")
         return self.params["embedding.weight"][x]
 
-    def forward(self, x, training=False, lengths=None, state0=None):
+    def forward(self, x, training=False, lengths=None, state0=None, readout=None):
         """Predictions for x: (T, B) tokens with an embedding, else (T, B, D) floats.
 
         lengths (B,): each sequence's valid steps in [1, T] (None: all T), as
@@ -67,22 +67,27 @@ class Model:
         state0: the recurrent stack's initial state (None: zeros); the final one is
         kept in ``self.state``, so a stream can be read chunk by chunk (truncated
         BPTT: backward sends no gradient into state0) or sampled a step at a time.
+        readout: "last" or "all" for this pass (None: the model's own), so a model
+        that reads a window's last state can be trained on a stream at every step.
         """
+        readout = self.readout if readout is None else readout
+        if readout not in READOUTS:
+            raise ValueError(f"unknown readout {readout!r}: expected one of {', '.join(READOUTS)}")
         emb = self._embed(x)
         y, state = self.rnn.forward(emb, state0=state0, training=training, lengths=lengths)
         self.state = state
-        if self.readout == "last":
+        if readout == "last":
             h_n = state[0] if isinstance(state, tuple) else state
             out = np.concatenate(h_n[-self.rnn.dirs:], axis=1)  # (B, dirs*H)
         else:
             out = y
         pred = out @ self.params["readout.weight"].T + self.params["readout.bias"]
-        self._tape = (x, y, out)
+        self._tape = (x, y, out, readout)
         return pred
 
     def backward(self, dpred):
         """Gradients of every parameter, keyed like params, for dL/dpred."""
-        x, y, out = self._tape
+        x, y, out, readout = self._tape
         rnn = self.rnn
         W = self.params["readout.weight"]
         flat_d = dpred.reshape(-1, dpred.shape[-1])
@@ -91,7 +96,7 @@ class Model:
         dout = dpred @ W
         if not np.isfinite(dout).all():
             raise FloatingPointError("the gradient reaching the recurrent stack is not finite")
-        if self.readout == "last":  # dL/dh_n of the top layer, nothing through y
+        if readout == "last":  # dL/dh_n of the top layer, nothing through y
             B, H, dirs = dout.shape[0], rnn.hidden_size, rnn.dirs
             dy = np.zeros_like(y)
             dh_n = np.zeros((rnn.num_layers * dirs, B, H), self.dtype)

@@ -188,6 +188,9 @@ class TaskName(StrEnum):
     tsc = "tsc"
 
 
+STREAM_TASKS = (TaskName.text, TaskName.sine, TaskName.series)  # one long sequence each
+
+
 @dataclass
 class SineConfig:
     name: TaskName = TaskName.sine
@@ -316,8 +319,9 @@ class TrainConfig:
     diagnose_every: int = 1       # record dL/dh_t per step every this many epochs (and the last)
     keep_best: bool = True        # the model is the epoch with the lowest validation loss
     patience: int = 0             # stop after this many epochs without a new best (0: never)
-    tbptt: int = 0                # text: K > 0 reads the corpus as contiguous tracks, K steps
-                                  # at a time, state carried (truncated BPTT); 0: windows
+    tbptt: int = 0                # text, sine, series: K > 0 reads the training split as
+                                  # batch_size contiguous tracks, K steps at a time, state
+                                  # carried (truncated BPTT); 0: windows
 
     def __post_init__(self):
         _check_fields(self, "train", ints=("epochs", "batch_size", "eval_batch_size",
@@ -355,9 +359,17 @@ class Config:
 
     def __post_init__(self):
         check_int("seed", self.seed, 0)
-        if self.train.tbptt and self.task.name != TaskName.text:
-            raise ConfigError(f"train.tbptt applies to task text (a corpus read as contiguous"
-                              f" tracks), not task {self.task.name}; set train.tbptt=0")
+        if self.train.tbptt and self.task.name not in STREAM_TASKS:
+            raise ConfigError(f"train.tbptt applies to tasks {', '.join(map(str, STREAM_TASKS))}"
+                              f" (one long sequence read as contiguous tracks), not task"
+                              f" {self.task.name}, whose sequences are independent;"
+                              f" set train.tbptt=0")
+        if self.model.bidirectional and (self.train.tbptt or self.task.name == TaskName.text):
+            why = "task text predicts" if self.task.name == TaskName.text else \
+                "train.tbptt predicts"
+            raise ConfigError(f"model.bidirectional cannot be used where {why} the next step"
+                              f" at every step: the reverse direction would read the values"
+                              f" it predicts; set model.bidirectional=false")
 
 
 def plain(node):

@@ -23,7 +23,7 @@ from ..nn.model import Model
 from . import checkpoint as ckpt
 from . import streams
 from .config import optimizer_params
-from .scoring import batch, build_model, loss_fn, score
+from .scoring import batch, build_model, inputs, loss_fn, score, stream_of
 
 
 @dataclasses.dataclass
@@ -63,6 +63,7 @@ def _batches(model, data, train, bs, shuffle, stream):
     chunks of the training tracks in order (stream = (tracks, k))."""
     if stream is not None:
         x, y = streams.tracks(train, stream[0])
+        x = inputs(model, x)
         yield from ((xb, yb, None) for xb, yb in streams.chunks(x, y, stream[1]))
         return
     n = train["x"].shape[1]
@@ -81,10 +82,10 @@ def fit(cfg, data, checkpoint=None, on_epoch=None, on_resume=None, progress=None
     Each epoch ends with the validation score. With train.keep_best the returned
     model holds the weights of the epoch with the lowest validation loss; with
     train.patience > 0 training stops after that many epochs without a new best.
-    With train.tbptt = K > 0 (text) the training split is read as batch_size
-    contiguous tracks, K steps at a time, the hidden state carried from chunk to
-    chunk and reset at each epoch's start (``streams``); validation is scored the
-    same way.
+    With train.tbptt = K > 0 (text, sine, series) the training split is read as
+    batch_size contiguous tracks, K steps at a time, the hidden state carried from
+    chunk to chunk and reset at each epoch's start, a prediction at every step
+    (``streams``); validation is scored the same way.
     checkpoint: a file path; written after every epoch, and resumed from if it
     exists (it must belong to this config and data: checkpoint.run_key). Epochs
     start from a zero state, so an epoch's end holds no carried state to save.
@@ -116,7 +117,7 @@ def fit(cfg, data, checkpoint=None, on_epoch=None, on_resume=None, progress=None
 
     train = data.splits["train"]
     n, bs = train["x"].shape[1], cfg.train.batch_size
-    stream = (bs, cfg.train.tbptt) if cfg.train.tbptt else None
+    stream = stream_of(cfg.train)
     batches = math.ceil(streams.tracks(train, bs)[0].shape[0] / cfg.train.tbptt) if stream \
         else math.ceil(n / bs)
     epochs = cfg.train.epochs
@@ -129,7 +130,8 @@ def fit(cfg, data, checkpoint=None, on_epoch=None, on_resume=None, progress=None
         epoch_loss, epoch_weight, epoch_norms, carried = 0.0, 0, [], None
         for step, (xb, yb, lb) in enumerate(_batches(model, data, train, bs, shuffle, stream)):
             with np.errstate(over="ignore", invalid="ignore"):
-                pred = model.forward(xb, training=True, lengths=lb, state0=carried)
+                pred = model.forward(xb, training=True, lengths=lb, state0=carried,
+                                     readout="all" if stream else None)
                 carried = model.state if stream else None
                 loss, dpred, _ = loss_fn(data, pred, yb, lb)
                 try:
@@ -147,7 +149,7 @@ def fit(cfg, data, checkpoint=None, on_epoch=None, on_resume=None, progress=None
                 optim.clip_grad_value(grads, cfg.clip.threshold)
             opt.step(grads)
             epoch_norms.append(norm)
-            weight = yb.size if data.readout == "all" else len(yb)
+            weight = yb.size if stream or data.readout == "all" else len(yb)
             epoch_loss += loss * weight
             epoch_weight += weight
             state.seen += xb.shape[1]

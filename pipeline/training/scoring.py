@@ -85,17 +85,34 @@ def score(model, data, split, batch_size, stream=None):
 
 @np.errstate(over="ignore", invalid="ignore")
 def score_stream(model, data, split, n_tracks, k):
-    """score() of a split read as contiguous tracks, k steps at a time, state carried."""
-    x, y = streams.tracks(data.splits[split], n_tracks)
-    state, preds, total_loss, total_metric = None, [], 0.0, 0.0
-    for xb, yb in streams.chunks(x, y, k):
-        pred = model.forward(xb, state0=state)
+    """score() of a split read as contiguous tracks, k steps at a time, state carried.
+
+    Text: n_tracks tracks. Forecasts (windows of one series): the split is one
+    track that starts at its first window, so the steps predicted and scored
+    are the windows' own (the first with the same context as its window, later
+    ones with all the split before them), and the predictions line up with the
+    split's arrays like score()'s: the task's baselines hold for them.
+    """
+    arrays = data.splits[split]
+    forecast = data.readout == "last"
+    x, y = streams.tracks(arrays, 1 if forecast else n_tracks)
+    x = inputs(model, x)
+    state, preds = None, []
+    for xb, _ in streams.chunks(x, y, k):
+        preds.append(model.forward(xb, state0=state, readout="all"))
         state = model.state
-        loss, _, metric = loss_fn(data, pred, yb)
-        total_loss += loss * yb.size
-        total_metric += metric * yb.size
-        preds.append(pred)
-    return total_loss / y.size, total_metric / y.size, {"pred": np.concatenate(preds), "y": y}
+    pred = np.concatenate(preds)
+    if not forecast:
+        loss, _, metric = loss_fn(data, pred, y)
+        return loss, metric, {"pred": pred, "y": y}
+    pred = pred[-arrays["y"].shape[0]:, 0]  # the windows' steps: the last N of the track
+    loss, _, metric = loss_fn(data, pred, arrays["y"])
+    return loss, metric, {"pred": pred, **{k: v for k, v in arrays.items() if k != "x"}}
+
+
+def stream_of(train_cfg):
+    """(tracks, k) of a training config with truncated BPTT, else None."""
+    return (train_cfg.batch_size, train_cfg.tbptt) if train_cfg.tbptt else None
 
 
 def score_test_split(model, data, batch_size, stream=None):

@@ -12,7 +12,7 @@ from pipeline.training import bundle, streams
 from pipeline.training.config import (AdamConfig, Config, ModelConfig, SeriesConfig,
                                       TextConfig, TrainConfig)
 from pipeline.training.loop import fit
-from pipeline.training.scoring import build_model, score_test_split
+from pipeline.training.scoring import build_model, score, score_test_split
 from projects import environment, py, tool
 
 
@@ -69,6 +69,70 @@ def test_tbptt_trains_resumes_exactly_and_scores_streamed(tmp_path):
     assert streamed["test_loss"] != windows["test_loss"]
 
 
+def series_setup(tbptt=0, epochs=2, batch_size=4):
+    cfg = Config(model=ModelConfig(cell="lstm", hidden_size=16, dtype="float64"),
+                 optimizer=AdamConfig(lr=0.01), task=SeriesConfig(dataset="sunspots"),
+                 train=TrainConfig(epochs=epochs, batch_size=batch_size, tbptt=tbptt))
+    return cfg, tasks.make("series", dataset="sunspots")
+
+
+def test_streams_rebuild_a_series_from_its_sliding_windows():
+    _, ds = series_setup()
+    arrays = ds.splits["train"]
+    (T, N, _), (inputs, targets) = arrays["x"].shape, streams.stream(arrays)
+    assert inputs.shape == targets.shape == (T + N - 1, 1)
+    np.testing.assert_array_equal(inputs[1:], targets[:-1])
+    np.testing.assert_array_equal(inputs[:T], arrays["x"][:, 0])
+    np.testing.assert_array_equal(targets[-N:], arrays["y"])
+    for i in (0, N // 2, N - 1):  # every window is a piece of the stream
+        np.testing.assert_array_equal(inputs[i:i + T], arrays["x"][:, i])
+    x, y = streams.tracks(arrays, 3)
+    L = (T + N - 1) // 3
+    assert x.shape == y.shape == (L, 3, 1)
+    np.testing.assert_array_equal(x[:, 2], inputs[2 * L:3 * L])
+
+
+def test_streamed_forecasts_score_the_windows_steps_and_k_changes_nothing():
+    """One track per split from its first window: the first prediction has its window's
+    context, the predictions line up with the windows (so the baselines hold), and
+    carrying the state across chunks equals one long pass (K >= T)."""
+    cfg, ds = series_setup()
+    model = build_model(cfg, ds)
+    long, long_metric, long_pred = score(model, ds, "test", 64, stream=(4, 10_000))
+    short, _, short_pred = score(model, ds, "test", 64, stream=(4, 7))
+    np.testing.assert_allclose(short_pred["pred"], long_pred["pred"], rtol=1e-12, atol=1e-14)
+    assert short == pytest.approx(long, rel=1e-12) and long_metric == long
+    _, _, windows = score(model, ds, "test", 64)
+    assert long_pred["pred"].shape == windows["pred"].shape
+    np.testing.assert_array_equal(long_pred["y"], windows["y"])
+    np.testing.assert_array_equal(long_pred["level"], windows["level"])
+    np.testing.assert_allclose(long_pred["pred"][0], windows["pred"][0], rtol=1e-12)
+    assert not np.allclose(long_pred["pred"][1:], windows["pred"][1:])  # longer context
+
+
+def test_tbptt_on_a_series_beats_persistence_and_resumes_exactly(tmp_path):
+    cfg, ds = series_setup(tbptt=20, epochs=30)
+    whole = fit(cfg, ds, progress=False)
+    metrics, predictions = score_test_split(whole.model, ds, 64, stream=(4, 20))
+    assert metrics["test_mse"] < metrics["baseline_persistence_mse"]
+    assert predictions["pred"].shape == ds.splits["test"]["y"].shape
+
+    class Stop(Exception):
+        pass
+
+    def stop_after(row, model):
+        if row["epoch"] == 4:
+            raise Stop
+
+    with pytest.raises(Stop):
+        fit(cfg, ds, checkpoint=tmp_path / "c.pkl", on_epoch=stop_after, progress=False)
+    resumed = fit(cfg, ds, checkpoint=tmp_path / "c.pkl", progress=False)
+    for name in whole.model.params:
+        np.testing.assert_array_equal(whole.model.params[name], resumed.model.params[name])
+    for key in ("train_loss", "val_loss", "grad_norm"):
+        assert resumed.history[key] == whole.history[key]
+
+
 def test_sampling_is_reproducible_and_checks_its_arguments():
     cfg, ds = text_setup()
     model = fit(cfg, ds, progress=False).model
@@ -97,6 +161,26 @@ def test_rollout_of_one_step_is_the_one_step_prediction_and_scores_by_horizon():
         ds.baselines["baseline_persistence_mse_original"], rel=0.2)
     with pytest.raises(ValueError, match="horizon must be at most"):
         rollout.horizon_errors(model, ds.splits["test"], ds.meta, 10 ** 6)
+
+
+def test_a_streamed_rollout_starts_from_the_state_the_stream_was_scored_with():
+    cfg, ds = series_setup()
+    model = build_model(cfg, ds)
+    arrays = ds.splits["test"]
+    _, _, scored = score(model, ds, "test", 64, stream=(4, 5))
+    starts = np.array([0, 3, 7])
+    steps = rollout.stream_rollout(model, arrays, starts, 3)
+    np.testing.assert_allclose(steps[0], scored["pred"][starts, 0], rtol=1e-12)
+    # step 2 of the forecast from window 3: the stream to its end, then its own forecast fed back
+    inputs, _ = streams.stream(arrays)
+    T = arrays["x"].shape[0]
+    fed = np.concatenate([inputs[:3 + T], [[steps[0, 1]]]])[:, None]
+    np.testing.assert_allclose(steps[1, 1], model.forward(fed, readout="all")[-1, 0, 0],
+                               rtol=1e-12)
+    table, _ = rollout.horizon_errors(model, arrays, ds.meta, 3, stream=True)
+    windowed, _ = rollout.horizon_errors(model, arrays, ds.meta, 3)
+    np.testing.assert_array_equal(table["persistence_mse"], windowed["persistence_mse"])
+    assert not np.array_equal(table["model_mse"], windowed["model_mse"])  # other states
 
 
 def test_bundle_rebuilds_the_model_without_the_data(tmp_path):

@@ -89,6 +89,28 @@ def test_model_with_lengths_matches_torch_packed_sequences(case):
         assert rel_err(grads[name], tgrads[name]) < 1e-10, name
 
 
+def test_a_pass_may_read_out_every_step_of_a_last_readout_model():
+    """forward(readout="all") of a "last" model (a forecaster trained on a stream) is the
+    "all" model's pass with the same weights, gradients and all, and the next pass
+    without the argument reads the last state again."""
+    last = Model("lstm", 2, 3, 1, num_layers=2, readout="last", seed=5)
+    every = Model("lstm", 2, 3, 1, num_layers=2, readout="all", seed=5)
+    rng = np.random.default_rng(2)
+    x, y = rng.standard_normal((T, B, 2)), rng.standard_normal((T, B, 1))
+    pred = last.forward(x, readout="all")
+    np.testing.assert_array_equal(pred, every.forward(x))
+    loss, dpred = losses.mse(pred, y)
+    grads, ref = last.backward(dpred), every.backward(losses.mse(every.forward(x), y)[1])
+    for name in grads:
+        np.testing.assert_array_equal(grads[name], ref[name])
+    f = lambda: losses.mse(last.forward(x, readout="all"), y)[0]  # noqa: E731
+    for name, p in last.params.items():
+        assert rel_err(grads[name], numerical_grad(f, p, eps=1e-5)) < 1e-6, name
+    assert last.forward(x).shape == (B, 1)
+    with pytest.raises(ValueError, match="unknown readout 'first'"):
+        last.forward(x, readout="first")
+
+
 def test_last_readout_of_a_bidirectional_model_is_h_n():
     """The forward direction at each sequence's last step, the reverse one at t = 0."""
     model = Model("gru", 2, 3, 2, bidirectional=True, readout="last", seed=4)

@@ -106,12 +106,32 @@ def test_every_experiment_preset_composes_with_and_without_debug(composer, prese
     ("train.epochs=0", "train.epochs must be an integer >= 1, got 0"),
     ("seed=-1", "seed must be an integer >= 0, got -1"),
     ("task.length=0", "task.length must be an integer >= 1, got 0"),
+    ("train.tbptt=-1", "train.tbptt must be an integer >= 0, got -1"),
     ("+model.hiden=3", "model.hiden: Key 'hiden' not in 'ModelConfig'"),
 ])
 def test_config_errors_are_one_line_naming_the_key(composer, override, message):
     with pytest.raises(config.ConfigError, match=message) as info:
         cli.from_node(composer([override]))
     assert "\n" not in str(info.value)
+
+
+def test_truncated_bptt_takes_tasks_of_one_long_sequence_only(composer):
+    for task in ("text", "sine", "series"):
+        assert cli.from_node(composer([f"task={task}", "train.tbptt=16"])).train.tbptt == 16
+    for task in ("adding", "copy", "tsc"):
+        with pytest.raises(config.ConfigError, match=f"train.tbptt applies to tasks text, sine,"
+                           f" series .* not task {task}, whose sequences are independent"):
+            cli.from_node(composer([f"task={task}", "train.tbptt=16"]))
+
+
+def test_a_next_step_model_cannot_read_backwards(composer):
+    """A reverse direction reading the characters (or values) it predicts would score a
+    loss far below any honest model's."""
+    for overrides in (["task=text"], ["task=series", "train.tbptt=16"]):
+        with pytest.raises(config.ConfigError, match="model.bidirectional cannot be used where"
+                           " .* the reverse direction would read the values it predicts"):
+            cli.from_node(composer(overrides + ["model.bidirectional=true"]))
+    assert cli.from_node(composer(["task=series", "model.bidirectional=true"])).model.bidirectional
 
 
 def test_optimizer_and_task_schemas_are_chosen_by_name(composer):
