@@ -47,23 +47,31 @@ def test_carried_state_equals_one_long_forward_when_k_covers_the_chunk():
     np.testing.assert_allclose(np.concatenate(parts), whole, rtol=1e-12, atol=1e-12)
 
 
+def assert_resumes_exactly(cfg, ds, whole, tmp_path, stop_after):
+    """A run stopped after epoch stop_after and resumed from its checkpoint ends as the
+    uninterrupted run `whole` did, bit for bit."""
+    class Stop(Exception):
+        pass
+
+    def stop(row, model):
+        if row["epoch"] == stop_after:
+            raise Stop
+
+    with pytest.raises(Stop):
+        fit(cfg, ds, checkpoint=tmp_path / "c.pkl", on_epoch=stop, progress=False)
+    resumed = fit(cfg, ds, checkpoint=tmp_path / "c.pkl", progress=False)
+    for name in whole.model.params:
+        np.testing.assert_array_equal(whole.model.params[name], resumed.model.params[name])
+    for key in ("train_loss", "val_loss", "grad_norm"):
+        assert resumed.history[key] == whole.history[key]
+
+
 def test_tbptt_trains_resumes_exactly_and_scores_streamed(tmp_path):
     cfg, ds = text_setup(tbptt=16, epochs=3)
     whole = fit(cfg, ds, progress=False)
     assert whole.history["val_loss"][-1] < whole.history["val_loss"][0]
 
-    class Stop(Exception):
-        pass
-
-    def stop_after_first(row, model):
-        if row["epoch"] == 0:
-            raise Stop
-
-    with pytest.raises(Stop):
-        fit(cfg, ds, checkpoint=tmp_path / "c.pkl", on_epoch=stop_after_first, progress=False)
-    resumed = fit(cfg, ds, checkpoint=tmp_path / "c.pkl", progress=False)
-    for name in whole.model.params:
-        np.testing.assert_array_equal(whole.model.params[name], resumed.model.params[name])
+    assert_resumes_exactly(cfg, ds, whole, tmp_path, stop_after=0)
     streamed, _ = score_test_split(whole.model, ds, 64, stream=(8, 16))
     windows, _ = score_test_split(whole.model, ds, 64)
     assert streamed["test_loss"] != windows["test_loss"]
@@ -116,21 +124,7 @@ def test_tbptt_on_a_series_beats_persistence_and_resumes_exactly(tmp_path):
     metrics, predictions = score_test_split(whole.model, ds, 64, stream=(4, 20))
     assert metrics["test_mse"] < metrics["baseline_persistence_mse"]
     assert predictions["pred"].shape == ds.splits["test"]["y"].shape
-
-    class Stop(Exception):
-        pass
-
-    def stop_after(row, model):
-        if row["epoch"] == 4:
-            raise Stop
-
-    with pytest.raises(Stop):
-        fit(cfg, ds, checkpoint=tmp_path / "c.pkl", on_epoch=stop_after, progress=False)
-    resumed = fit(cfg, ds, checkpoint=tmp_path / "c.pkl", progress=False)
-    for name in whole.model.params:
-        np.testing.assert_array_equal(whole.model.params[name], resumed.model.params[name])
-    for key in ("train_loss", "val_loss", "grad_norm"):
-        assert resumed.history[key] == whole.history[key]
+    assert_resumes_exactly(cfg, ds, whole, tmp_path, stop_after=4)
 
 
 def test_sampling_is_reproducible_and_checks_its_arguments():
