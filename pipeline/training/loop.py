@@ -93,6 +93,9 @@ def fit(cfg, data, checkpoint=None, on_epoch=None, on_resume=None, progress=None
     on_resume(history): called once with the history restored from the checkpoint.
     progress: show a progress bar (default: when stderr is a terminal).
     """
+    stream = stream_of(cfg.train)
+    if stream:
+        streams.check_tracks(data.splits, cfg.train.batch_size, data.readout == "last")
     model = build_model(cfg, data)
     opt = build_optimizer(cfg, model.params)
     shuffle = np.random.default_rng([cfg.seed, 3])
@@ -117,7 +120,6 @@ def fit(cfg, data, checkpoint=None, on_epoch=None, on_resume=None, progress=None
 
     train = data.splits["train"]
     n, bs = train["x"].shape[1], cfg.train.batch_size
-    stream = stream_of(cfg.train)
     batches = math.ceil(streams.tracks(train, bs)[0].shape[0] / cfg.train.tbptt) if stream \
         else math.ceil(n / bs)
     epochs = cfg.train.epochs

@@ -16,6 +16,8 @@ Two kinds of windows make a stream:
 """
 import numpy as np
 
+from .config import ConfigError
+
 
 def stream(arrays):
     """(inputs, targets) of a split, in time order: targets[t] follows inputs[t].
@@ -39,6 +41,18 @@ def tracks(arrays, n_tracks):
         return np.ascontiguousarray(np.swapaxes(a[:L * n_tracks].reshape(n_tracks, L,
                                                                          *a.shape[1:]), 0, 1))
     return cut(inputs), cut(targets)
+
+
+def check_tracks(splits, n_tracks, forecast):
+    """ConfigError naming train.batch_size where a split's stream has fewer steps than
+    tracks (the training split; for text, val and test too: forecasts score those as
+    one track each)."""
+    for name in ("train",) if forecast else ("train", "val", "test"):
+        steps = len(stream(splits[name])[0])
+        if steps < n_tracks:
+            raise ConfigError(f"train.batch_size {n_tracks} is more tracks than the {name}"
+                              f" split's {steps} steps can fill (train.tbptt reads a split as"
+                              f" train.batch_size contiguous tracks): expected at most {steps}")
 
 
 def chunks(x, y, k):

@@ -157,6 +157,14 @@ def test_rollout_of_one_step_is_the_one_step_prediction_and_scores_by_horizon():
         rollout.horizon_errors(model, ds.splits["test"], ds.meta, 10 ** 6)
 
 
+def test_more_tracks_than_a_split_has_steps_is_a_config_error_before_training():
+    from pipeline.training.config import ConfigError
+    cfg, ds = series_setup(tbptt=20, batch_size=500)
+    with pytest.raises(ConfigError, match="train.batch_size 500 is more tracks than the train"
+                       " split's 215 steps can fill .* expected at most 215"):
+        fit(cfg, ds, on_epoch=lambda row, model: pytest.fail("an epoch ran"), progress=False)
+
+
 def test_a_streamed_rollout_starts_from_the_state_the_stream_was_scored_with():
     cfg, ds = series_setup()
     model = build_model(cfg, ds)
