@@ -39,18 +39,15 @@ def stream_rollout(model, arrays, starts, steps):
     window, as ``scoring.score_stream`` reads it), recursively."""
     inputs, _ = streams.stream(arrays)
     x = np.ascontiguousarray(inputs[:, None], dtype=model.dtype)           # (L, 1, D)
-    T = arrays["x"].shape[0]
-    last_step = set(int(i) + T - 1 for i in starts)
-    state, kept, first = None, {}, {}
-    for t in range(int(max(starts)) + T):
+    ends = [int(i) + arrays["x"].shape[0] - 1 for i in starts]   # each window's last step
+    state, kept = None, {}
+    for t in range(max(ends) + 1):
         pred = model.forward(x[t:t + 1], state0=state, readout="all")
         state = model.state
-        if t in last_step:
-            kept[t], first[t] = state, pred[0, 0, 0]
-    picks = [int(i) + T - 1 for i in starts]
-    out = np.empty((steps, len(picks)), np.float64)
-    out[0] = [first[t] for t in picks]
-    state = _stack([kept[t] for t in picks])
+        kept[t] = state, pred[0, 0, 0]
+    out = np.empty((steps, len(ends)), np.float64)
+    out[0] = [kept[t][1] for t in ends]
+    state = _stack([kept[t][0] for t in ends])
     for h in range(1, steps):
         value = out[h - 1][None, :, None].astype(model.dtype)
         out[h] = model.forward(value, state0=state, readout="all")[0, :, 0]

@@ -58,13 +58,11 @@ class Progress:
     stopped_early: bool = False
 
 
-def _batches(model, data, train, bs, shuffle, stream):
+def _batches(model, data, train, bs, shuffle, tracks, k):
     """(x, y, lengths) of each step of an epoch: shuffled batches of windows, or the
-    chunks of the training tracks in order (stream = (tracks, k))."""
-    if stream is not None:
-        x, y = streams.tracks(train, stream[0])
-        x = inputs(model, x)
-        yield from ((xb, yb, None) for xb, yb in streams.chunks(x, y, stream[1]))
+    chunks of k steps of the training tracks (x, y) in order."""
+    if tracks is not None:
+        yield from ((xb, yb, None) for xb, yb in streams.chunks(*tracks, k))
         return
     n = train["x"].shape[1]
     order = shuffle.permutation(n)
@@ -120,8 +118,11 @@ def fit(cfg, data, checkpoint=None, on_epoch=None, on_resume=None, progress=None
 
     train = data.splits["train"]
     n, bs = train["x"].shape[1], cfg.train.batch_size
-    batches = math.ceil(streams.tracks(train, bs)[0].shape[0] / cfg.train.tbptt) if stream \
-        else math.ceil(n / bs)
+    tracks = None
+    if stream:  # cut once: every epoch reads the same tracks
+        x, y = streams.tracks(train, bs)
+        tracks = (inputs(model, x), y)
+    batches = math.ceil(tracks[0].shape[0] / cfg.train.tbptt) if stream else math.ceil(n / bs)
     epochs = cfg.train.epochs
     show = sys.stderr.isatty() if progress is None else progress
     running = state.outcome == "finished" and not state.stopped_early
@@ -130,7 +131,8 @@ def fit(cfg, data, checkpoint=None, on_epoch=None, on_resume=None, progress=None
     for epoch in range(state.epoch + 1, epochs if running else 0):
         t0 = time.perf_counter()
         epoch_loss, epoch_weight, epoch_norms, carried = 0.0, 0, [], None
-        for step, (xb, yb, lb) in enumerate(_batches(model, data, train, bs, shuffle, stream)):
+        steps = _batches(model, data, train, bs, shuffle, tracks, cfg.train.tbptt)
+        for step, (xb, yb, lb) in enumerate(steps):
             with np.errstate(over="ignore", invalid="ignore"):
                 pred = model.forward(xb, training=True, lengths=lb, state0=carried,
                                      readout="all" if stream else None)
